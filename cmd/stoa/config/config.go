@@ -1,0 +1,359 @@
+// Package config is Stoa's one configuration: a TOML file (ADR 0002) whose
+// every key can be overridden by an environment variable STOA_<SECTION>_<KEY>
+// and by a command-line flag --<section>.<key>. With no file at all the
+// defaults run a complete development server on 127.0.0.1.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "30s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	d.Duration = v
+	return err
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server    `toml:"server"`
+	Storage   Storage   `toml:"storage"`
+	Cassandra Cassandra `toml:"cassandra"`
+	TLS       TLS       `toml:"tls"`
+	SMTP      SMTP      `toml:"smtp"`
+	IMAP      IMAP      `toml:"imap"`
+	HTTP      HTTP      `toml:"http"`
+	Index     Index     `toml:"index"`
+}
+
+// Server is process-wide.
+type Server struct {
+	Hostname  string   `toml:"hostname" help:"name in greetings and Received headers"`
+	DataDir   string   `toml:"data_dir" help:"embedded database, index and generated certificate"`
+	Roles     []string `toml:"roles" help:"roles this process runs (smtp,imap,http,mta,indexer)"`
+	LogFormat string   `toml:"log_format" help:"text or json"`
+	LogLevel  string   `toml:"log_level" help:"debug, info, warn, error"`
+}
+
+// Storage selects the engine and the mail rules' limits.
+type Storage struct {
+	Engine          string `toml:"engine" help:"embedded or cassandra"`
+	Separator       string `toml:"separator" help:"mailbox hierarchy separator"`
+	PlusSeparator   string `toml:"plus_separator" help:"sub-address separator (empty: none)"`
+	MaxMessageSize  int64  `toml:"max_message_size" help:"bytes"`
+	ChangeRetention uint64 `toml:"change_retention" help:"change records kept per account"`
+	MaxMIMEDepth    int    `toml:"max_mime_depth"`
+	MaxMIMEParts    int    `toml:"max_mime_parts"`
+	MaxHeaders      int    `toml:"max_headers"`
+	NoSync          bool   `toml:"no_sync" help:"DANGER: no fsync (benchmarks of logic only)"`
+}
+
+// Cassandra configures the CQL engine.
+type Cassandra struct {
+	Hosts             []string          `toml:"hosts"`
+	Keyspace          string            `toml:"keyspace"`
+	LocalDC           string            `toml:"local_dc"`
+	Replication       map[string]int    `toml:"replication" help:"NetworkTopologyStrategy factor per DC"`
+	SimpleReplication int               `toml:"simple_replication" help:"SimpleStrategy factor (single test node only)"`
+	Consistency       string            `toml:"consistency"`
+	SerialConsistency string            `toml:"serial_consistency"`
+	Timeout           Duration          `toml:"timeout"`
+	Username          string            `toml:"username"`
+	Password          string            `toml:"password"`
+	Extra             map[string]string `toml:"extra" help:"driver knobs"`
+}
+
+// TLS names certificate files; empty means a self-signed certificate
+// generated at first start under data_dir.
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// SMTP configures the SMTP listeners.
+type SMTP struct {
+	MXListen          string   `toml:"mx_listen"`
+	SubmissionListen  string   `toml:"submission_listen"`
+	SubmissionsListen string   `toml:"submissions_listen"`
+	LMTPListen        string   `toml:"lmtp_listen"`
+	MaxMessageSize    int64    `toml:"max_message_size"`
+	MaxRecipients     int      `toml:"max_recipients"`
+	MaxLineLength     int      `toml:"max_line_length"`
+	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: AUTH without TLS"`
+	RateLimitPerHour  int      `toml:"rate_limit_per_hour" help:"submitted messages per account per hour"`
+}
+
+// IMAP configures the IMAP listeners.
+type IMAP struct {
+	Listen            string   `toml:"listen"`
+	TLSListen         string   `toml:"tls_listen"`
+	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: LOGIN without TLS"`
+	MaxLiteral        int64    `toml:"max_literal"`
+	MaxLineLength     int      `toml:"max_line_length"`
+	MaxConns          int      `toml:"max_conns"`
+	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	PollInterval      Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
+}
+
+// HTTP configures JMAP, DAV and the admin endpoints.
+type HTTP struct {
+	Listen      string `toml:"listen"`
+	AdminListen string `toml:"admin_listen" help:"healthz, readyz, metrics; empty: same as listen"`
+}
+
+// Index configures full-text search.
+type Index struct {
+	Backend       string   `toml:"backend" help:"bleve or opensearch"`
+	OpenSearchURL []string `toml:"opensearch_url"`
+	IndexPrefix   string   `toml:"index_prefix"`
+	BatchSize     int      `toml:"batch_size"`
+	FlushInterval Duration `toml:"flush_interval"`
+}
+
+// Default returns the zero-configuration development defaults.
+func Default() Config {
+	return Config{
+		Server:  Server{Hostname: "localhost", DataDir: "./data", Roles: []string{"smtp", "imap", "http", "mta", "indexer"}, LogFormat: "text", LogLevel: "info"},
+		Storage: Storage{Engine: "embedded", Separator: "/", PlusSeparator: "+", MaxMessageSize: 50 << 20, ChangeRetention: 200_000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, MaxHeaders: 1000},
+		Cassandra: Cassandra{Hosts: []string{"127.0.0.1:9042"}, Keyspace: "stoa", LocalDC: "dc1",
+			Replication: map[string]int{"dc1": 1}, Consistency: "LOCAL_QUORUM", SerialConsistency: "LOCAL_SERIAL",
+			Timeout: Duration{5 * time.Second}},
+		SMTP: SMTP{MXListen: "127.0.0.1:2525", SubmissionListen: "127.0.0.1:2587", SubmissionsListen: "127.0.0.1:2465",
+			LMTPListen: "127.0.0.1:2424", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxLineLength: 4096,
+			MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000},
+		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLineLength: 64 << 10,
+			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second}},
+		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500, FlushInterval: Duration{200 * time.Millisecond}},
+	}
+}
+
+// field is one configuration key.
+type field struct {
+	key  string // section.key
+	v    reflect.Value
+	help string
+}
+
+func fields(c *Config) []field {
+	var out []field
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		sec := rt.Field(i).Tag.Get("toml")
+		sv, st := rv.Field(i), rt.Field(i).Type
+		for j := 0; j < st.NumField(); j++ {
+			f := st.Field(j)
+			out = append(out, field{key: sec + "." + f.Tag.Get("toml"), v: sv.Field(j), help: f.Tag.Get("help")})
+		}
+	}
+	return out
+}
+
+// EnvName is the environment variable that overrides key ("smtp.mx_listen"
+// → STOA_SMTP_MX_LISTEN).
+func EnvName(key string) string {
+	return "STOA_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// set parses s into v: strings, numbers, bools, durations, lists
+// (comma-separated) and maps ("dc1=3,dc2=3").
+func set(v reflect.Value, s string) error {
+	switch x := v.Addr().Interface().(type) {
+	case *Duration:
+		return x.UnmarshalText([]byte(s))
+	case *[]string:
+		*x = nil
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				*x = append(*x, p)
+			}
+		}
+		return nil
+	case *map[string]int:
+		m := map[string]int{}
+		for _, p := range strings.Split(s, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			n, err := strconv.Atoi(val)
+			if !ok || err != nil {
+				return fmt.Errorf("want name=number, got %q", p)
+			}
+			m[k] = n
+		}
+		*x = m
+		return nil
+	case *map[string]string:
+		m := map[string]string{}
+		for _, p := range strings.Split(s, ",") {
+			k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+			m[k] = val
+		}
+		*x = m
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	case reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetUint(n)
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+type flagValue struct {
+	v   reflect.Value
+	set map[string]string
+	key string
+}
+
+func (f *flagValue) String() string     { return "" }
+func (f *flagValue) Set(s string) error { f.set[f.key] = s; return nil }
+
+// Flags registers --section.key flags on fs. Call Load after fs.Parse.
+func Flags(fs *flag.FlagSet) *FlagSet {
+	fl := &FlagSet{values: map[string]string{}}
+	fs.StringVar(&fl.File, "config", os.Getenv("STOA_CONFIG"), "configuration file (TOML); env STOA_CONFIG")
+	d := Default()
+	for _, f := range fields(&d) {
+		help := f.help
+		if help != "" {
+			help += "; "
+		}
+		fs.Var(&flagValue{v: f.v, set: fl.values, key: f.key}, f.key, help+"env "+EnvName(f.key))
+	}
+	return fl
+}
+
+// FlagSet holds the flags seen on the command line.
+type FlagSet struct {
+	File   string
+	values map[string]string
+}
+
+// Load builds the configuration: defaults, then the file (if any), then
+// environment variables, then flags.
+func Load(fl *FlagSet) (Config, error) {
+	c := Default()
+	if fl != nil && fl.File != "" {
+		md, err := toml.DecodeFile(fl.File, &c)
+		if err != nil {
+			return c, fmt.Errorf("config %s: %w", fl.File, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			var keys []string
+			for _, k := range und {
+				keys = append(keys, k.String())
+			}
+			sort.Strings(keys)
+			return c, fmt.Errorf("config %s: unknown keys %s", fl.File, strings.Join(keys, ", "))
+		}
+	}
+	for _, f := range fields(&c) {
+		if s, ok := os.LookupEnv(EnvName(f.key)); ok {
+			if err := set(f.v, s); err != nil {
+				return c, fmt.Errorf("%s: %w", EnvName(f.key), err)
+			}
+		}
+	}
+	if fl != nil {
+		for _, f := range fields(&c) {
+			if s, ok := fl.values[f.key]; ok {
+				if err := set(f.v, s); err != nil {
+					return c, fmt.Errorf("--%s: %w", f.key, err)
+				}
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values that would fail later in a confusing way.
+func (c *Config) Validate() error {
+	switch c.Storage.Engine {
+	case "embedded", "cassandra":
+	default:
+		return fmt.Errorf("storage.engine: %q is not embedded or cassandra", c.Storage.Engine)
+	}
+	switch c.Index.Backend {
+	case "bleve", "opensearch", "none":
+	default:
+		return fmt.Errorf("index.backend: %q is not bleve, opensearch or none", c.Index.Backend)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return fmt.Errorf("tls: cert_file and key_file go together")
+	}
+	if c.Storage.Separator == "" || len(c.Storage.Separator) != 1 {
+		return fmt.Errorf("storage.separator must be one character")
+	}
+	return nil
+}
+
+// HasRole reports whether the process runs role.
+func (c *Config) HasRole(role string) bool {
+	for _, r := range c.Server.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Example returns the defaults as a TOML document.
+func Example() string {
+	var b strings.Builder
+	d := Default()
+	_ = toml.NewEncoder(&b).Encode(d)
+	return b.String()
+}
+
+// Merge adds the flags seen by o (flags given after the command).
+func (fl *FlagSet) Merge(o *FlagSet) {
+	if o.File != "" && o.File != os.Getenv("STOA_CONFIG") {
+		fl.File = o.File
+	}
+	for k, v := range o.values {
+		fl.values[k] = v
+	}
+}
+
+// Write encodes c as TOML.
+func Write(w io.Writer, c Config) error { return toml.NewEncoder(w).Encode(c) }

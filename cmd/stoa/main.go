@@ -1,0 +1,121 @@
+// Command stoa is the Stoa mail server: one binary for every role.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/stoa-mail/stoa/cmd/stoa/config"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+type command struct {
+	name, usage string
+	run         func(ctx context.Context, cfg config.Config, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: stoa [--config FILE] [--section.key VALUE ...] COMMAND [ARGS]\n\ncommands:\n")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].usage)
+	}
+	fmt.Fprintf(w, "\nEvery configuration key can be set in the file, as STOA_<SECTION>_<KEY>, or as --section.key.\nRun 'stoa help config' to list them, 'stoa config' to print the effective configuration.\n")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("stoa", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fl := config.Flags(fs)
+	fs.Usage = func() { usage(stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		usage(stderr)
+		return 2
+	}
+	if rest[0] == "help" {
+		if len(rest) > 1 && rest[1] == "config" {
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		usage(stdout)
+		return 0
+	}
+	cmd, ok := commands[rest[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "stoa: unknown command %q\n", rest[0])
+		usage(stderr)
+		return 2
+	}
+	// Flags may also follow the command: stoa serve --imap.listen=…
+	sub := flag.NewFlagSet("stoa "+cmd.name, flag.ContinueOnError)
+	sub.SetOutput(stderr)
+	subfl := config.Flags(sub)
+	if err := sub.Parse(rest[1:]); err != nil {
+		return 2
+	}
+	fl.Merge(subfl)
+	cfg, err := config.Load(fl)
+	if err != nil {
+		fmt.Fprintf(stderr, "stoa: %v\n", err)
+		return 2
+	}
+	setupLogging(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, cfg, sub.Args()); err != nil {
+		fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
+		return 1
+	}
+	return 0
+}
+
+func setupLogging(cfg config.Config, w io.Writer) {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Server.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.Server.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	slog.SetDefault(slog.New(h))
+}
+
+func init() {
+	register(command{name: "version", usage: "print the version", run: func(ctx context.Context, cfg config.Config, args []string) error {
+		fmt.Println("stoa", Version)
+		return nil
+	}})
+	register(command{name: "config", usage: "print the effective configuration as TOML", run: func(ctx context.Context, cfg config.Config, args []string) error {
+		return config.Write(os.Stdout, cfg)
+	}})
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/stoa-mail/stoa/cmd/stoa/config"
+)
+
+func init() {
+	register(command{name: "repair", usage: "verify (and with --fix correct) counts and derived records [--account A]", run: repair})
+	register(command{name: "migrate", usage: "create or upgrade the storage schema", run: migrate})
+	register(command{name: "gc", usage: "delete message blobs nothing references", run: gc})
+}
+
+func repair(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
+	acct := fs.String("account", "", "only this account (address)")
+	fix := fs.Bool("fix", true, "correct what is wrong (false: report only)")
+	if _, err := splitFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	accts, err := s.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, a := range accts {
+		if *acct != "" && a.Login != *acct {
+			continue
+		}
+		p, err := s.Verify(ctx, a.ID, *fix)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.Login, err)
+		}
+		for _, x := range p {
+			fmt.Printf("%s: %s\n", a.Login, x)
+		}
+		bad += len(p)
+	}
+	verb := "found"
+	if *fix {
+		verb = "fixed"
+	}
+	fmt.Printf("%d accounts checked, %d problems %s\n", len(accts), bad, verb)
+	return nil
+}
+
+// migrators lets engines with a schema register their migration.
+var migrators = map[string]func(ctx context.Context, cfg config.Config) error{}
+
+func migrate(ctx context.Context, cfg config.Config, args []string) error {
+	m, ok := migrators[cfg.Storage.Engine]
+	if !ok {
+		fmt.Printf("storage engine %s needs no migration\n", cfg.Storage.Engine)
+		return nil
+	}
+	return m(ctx, cfg)
+}
+
+func gc(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	grace := fs.Duration("grace", 24*60*60*1e9, "only blobs last written before this long ago")
+	if _, err := splitFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	n, err := s.CollectGarbage(ctx, *grace)
+	fmt.Printf("%d blobs deleted\n", n)
+	return err
+}
