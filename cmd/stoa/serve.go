@@ -38,8 +38,10 @@ func serve(ctx context.Context, cfg config.Config, args []string) error {
 			return fmt.Errorf("role %s: %w", r.Name, err)
 		}
 	}
+	// The admin endpoints get their own listener when admin_listen is set;
+	// otherwise they share http.listen (mounted by the http role if it runs).
 	admin := cfg.HTTP.AdminListen
-	if admin == "" && !cfg.HasRole("http") {
+	if _, httpRole := roles["http"]; admin == "" && !(httpRole && cfg.HasRole("http")) {
 		admin = cfg.HTTP.Listen
 	}
 	if admin != "" {

@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 		{"Quota", testQuota},
 		{"Threads", testThreads},
 		{"GarbageCollection", testGC},
+		{"OutboundQueue", testQueue},
 		{"CrashSafety", testCrash},
 		{"LargeMailboxPaging", testScale},
 	}
@@ -860,4 +861,35 @@ func testScale(t *testing.T, h Harness) {
 		t.Fatalf("changes since %d: %d records", st.ModSeq, len(cs))
 	}
 	verifyClean(t, s, a.ID)
+}
+
+func testQueue(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	raw := Msg("outbound")
+	e := storage.QueueEntry{ID: "sub-1", From: "alice@example.test",
+		Recipients: []storage.QueuedRecipient{{Address: "bob@remote.test"}, {Address: "carol@remote.test", Notify: "FAILURE"}}}
+	q, err := s.Enqueue(ctx(), e, raw)
+	must(t, err)
+	if q.UID == 0 || q.BlobID != storage.BlobID(raw) || q.Recipients[0].Status != "pending" {
+		t.Fatalf("enqueued %+v", q)
+	}
+	again, err := s.Enqueue(ctx(), e, raw)
+	must(t, err)
+	if again.UID != q.UID {
+		t.Fatalf("retry enqueued twice: %d vs %d", again.UID, q.UID)
+	}
+	list, err := s.Queue(ctx(), 0)
+	must(t, err)
+	if len(list) != 1 || len(list[0].Recipients) != 2 || list[0].From != "alice@example.test" {
+		t.Fatalf("queue %+v", list)
+	}
+	// The queued blob is referenced, so GC keeps it.
+	if n, err := s.CollectGarbage(ctx(), -time.Hour); err != nil || n != 0 {
+		t.Fatalf("gc took a queued blob: %d %v", n, err)
+	}
+	got, err := s.Blob(ctx(), q.BlobID)
+	must(t, err)
+	if string(got) != string(raw) {
+		t.Fatal("queued blob differs")
+	}
 }
