@@ -46,11 +46,11 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 	if len(pos) == 0 {
 		return fmt.Errorf("usage: stoa account add|list|passwd|alias|app-password|delete ...")
 	}
-	s, err := openStore(ctx, cfg)
+	s, done, err := useStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	if *pw == "" {
 		*pw = os.Getenv("STOA_PASSWORD")
 	}
@@ -72,13 +72,13 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("account %s created (id %s)\n", a.Login, a.ID)
+		fmt.Fprintf(out(ctx), "account %s created (id %s)\n", a.Login, a.ID)
 	case "list":
 		accts, err := s.Accounts(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(out(ctx), 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "LOGIN\tID\tALIASES\tMESSAGES\tBYTES")
 		for _, a := range accts {
 			q, _ := s.Quota(ctx, a.ID)
@@ -115,7 +115,7 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println(secret)
+		fmt.Fprintln(out(ctx), secret)
 	case "delete":
 		if err := need(2, "delete ADDRESS"); err != nil {
 			return err
@@ -135,11 +135,11 @@ func domain(ctx context.Context, cfg config.Config, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("usage: stoa domain add NAME | list | catch-all DOMAIN ADDRESS")
 	}
-	s, err := openStore(ctx, cfg)
+	s, done, err := useStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	switch args[0] {
 	case "add":
 		if len(args) < 2 {
@@ -149,7 +149,7 @@ func domain(ctx context.Context, cfg config.Config, args []string) error {
 	case "list":
 		ds, err := s.Engine().ListDomains(ctx)
 		for _, d := range ds {
-			fmt.Println(d.Name)
+			fmt.Fprintln(out(ctx), d.Name)
 		}
 		return err
 	case "catch-all":

@@ -92,6 +92,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	setupLogging(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// With the embedded engine only one process may open the data: forward
+	// administration commands to a running server when there is one.
+	if remotable[cmd.name] && cfg.Storage.Engine == "embedded" {
+		err := runRemote(cfg, cmd.name, sub.Args(), stdout)
+		if err == nil {
+			return 0
+		}
+		if !errors.Is(err, errNoServer) {
+			fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
+			return 1
+		}
+	}
+	ctx = context.WithValue(ctx, outKey, stdout)
 	if err := cmd.run(ctx, cfg, sub.Args()); err != nil {
 		fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 		return 1

@@ -21,11 +21,11 @@ func repair(ctx context.Context, cfg config.Config, args []string) error {
 	if _, err := splitFlags(fs, args); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg)
+	s, done, err := useStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	accts, err := s.Accounts(ctx)
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func repair(ctx context.Context, cfg config.Config, args []string) error {
 			return fmt.Errorf("%s: %w", a.Login, err)
 		}
 		for _, x := range p {
-			fmt.Printf("%s: %s\n", a.Login, x)
+			fmt.Fprintf(out(ctx), "%s: %s\n", a.Login, x)
 		}
 		bad += len(p)
 	}
@@ -48,7 +48,7 @@ func repair(ctx context.Context, cfg config.Config, args []string) error {
 	if *fix {
 		verb = "fixed"
 	}
-	fmt.Printf("%d accounts checked, %d problems %s\n", len(accts), bad, verb)
+	fmt.Fprintf(out(ctx), "%d accounts checked, %d problems %s\n", len(accts), bad, verb)
 	return nil
 }
 
@@ -58,7 +58,7 @@ var migrators = map[string]func(ctx context.Context, cfg config.Config) error{}
 func migrate(ctx context.Context, cfg config.Config, args []string) error {
 	m, ok := migrators[cfg.Storage.Engine]
 	if !ok {
-		fmt.Printf("storage engine %s needs no migration\n", cfg.Storage.Engine)
+		fmt.Fprintf(out(ctx), "storage engine %s needs no migration\n", cfg.Storage.Engine)
 		return nil
 	}
 	return m(ctx, cfg)
@@ -70,12 +70,12 @@ func gc(ctx context.Context, cfg config.Config, args []string) error {
 	if _, err := splitFlags(fs, args); err != nil {
 		return err
 	}
-	s, err := openStore(ctx, cfg)
+	s, done, err := useStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	n, err := s.CollectGarbage(ctx, *grace)
-	fmt.Printf("%d blobs deleted\n", n)
+	fmt.Fprintf(out(ctx), "%d blobs deleted\n", n)
 	return err
 }

@@ -29,6 +29,9 @@ func serve(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if err := serveControl(a); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
 	rs, err := sortedRoles(cfg)
 	if err != nil {
 		return err
