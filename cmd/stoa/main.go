@@ -76,14 +76,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	// Flags may also follow the command: stoa serve --imap.listen=…
-	sub := flag.NewFlagSet("stoa "+cmd.name, flag.ContinueOnError)
-	sub.SetOutput(stderr)
-	subfl := config.Flags(sub)
-	if err := sub.Parse(rest[1:]); err != nil {
+	// Configuration flags (--section.key) may also follow the command; the
+	// others belong to the command.
+	cmdArgs, err := fl.Extract(rest[1:])
+	if err != nil {
+		fmt.Fprintf(stderr, "stoa: %v\n", err)
 		return 2
 	}
-	fl.Merge(subfl)
 	cfg, err := config.Load(fl)
 	if err != nil {
 		fmt.Fprintf(stderr, "stoa: %v\n", err)
@@ -95,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// With the embedded engine only one process may open the data: forward
 	// administration commands to a running server when there is one.
 	if remotable[cmd.name] && cfg.Storage.Engine == "embedded" {
-		err := runRemote(cfg, cmd.name, sub.Args(), stdout)
+		err := runRemote(cfg, cmd.name, cmdArgs, stdout)
 		if err == nil {
 			return 0
 		}
@@ -105,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx = context.WithValue(ctx, outKey, stdout)
-	if err := cmd.run(ctx, cfg, sub.Args()); err != nil {
+	if err := cmd.run(ctx, cfg, cmdArgs); err != nil {
 		fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 		return 1
 	}

@@ -780,6 +780,9 @@ func testScale(t *testing.T, h Harness) {
 	if testing.Short() {
 		t.Skip("large mailbox test skipped in -short mode")
 	}
+	if raceEnabled {
+		t.Skip("large mailbox test runs without -race (make test runs it in a second pass)")
+	}
 	s, _ := open(t, h)
 	a := newAccount(t, s, "big@example.test")
 	in := inbox(t, s, a.ID)

@@ -345,14 +345,41 @@ func Example() string {
 	return b.String()
 }
 
-// Merge adds the flags seen by o (flags given after the command).
-func (fl *FlagSet) Merge(o *FlagSet) {
-	if o.File != "" && o.File != os.Getenv("STOA_CONFIG") {
-		fl.File = o.File
+// Extract takes the configuration flags (--section.key V, --section.key=V,
+// --config F) out of args and returns the rest in order.
+func (fl *FlagSet) Extract(args []string) ([]string, error) {
+	keys := map[string]bool{}
+	d := Default()
+	for _, f := range fields(&d) {
+		keys[f.key] = true
 	}
-	for k, v := range o.values {
-		fl.values[k] = v
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || name == "" {
+			rest = append(rest, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(name, "=")
+		if !keys[name] && name != "config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag --%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		if name == "config" {
+			fl.File = val
+		} else {
+			fl.values[name] = val
+		}
 	}
+	return rest, nil
 }
 
 // Write encodes c as TOML.

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stoa-mail/stoa/cmd/stoa/config"
+	"github.com/stoa-mail/stoa/cmd/stoa/importer"
+	"github.com/stoa-mail/stoa/storage"
+)
+
+func init() {
+	register(command{name: "import", usage: "import an mbox file or a Maildir: import --account A [--mailbox M] PATH", run: importCmd})
+}
+
+func importCmd(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	acct := fs.String("account", "", "account address (required)")
+	mbox := fs.String("mailbox", "INBOX", "target mailbox for an mbox file")
+	workers := fs.Int("workers", 8, "parallel deliveries")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	pos, err := splitFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *acct == "" || len(pos) != 1 {
+		return fmt.Errorf("usage: stoa import --account ADDRESS [--mailbox NAME] PATH")
+	}
+	path, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	s, done, err := useStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	a, err := s.AccountByAddress(ctx, *acct)
+	if err != nil {
+		return fmt.Errorf("account %s: %w", *acct, err)
+	}
+	// Mailboxes are created on first use; the map caches their ids.
+	var mu sync.Mutex
+	ids := map[string]uint32{}
+	mailboxID := func(name string) (uint32, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if id, ok := ids[name]; ok {
+			return id, nil
+		}
+		m, err := s.MailboxByName(ctx, a.ID, name)
+		if errors.Is(err, storage.ErrNoSuchMailbox) {
+			m, err = s.CreateMailbox(ctx, a.ID, name, "")
+		}
+		if err != nil {
+			return 0, err
+		}
+		ids[name] = m.ID
+		return m.ID, nil
+	}
+	// The delivery id makes a re-run of the same import add nothing twice.
+	h := sha256.Sum256([]byte(a.ID + "\x00" + path))
+	prefix := "import:" + hex.EncodeToString(h[:8]) + ":"
+	type job struct {
+		n int
+		m importer.Message
+	}
+	jobs := make(chan job, 64)
+	var imported, skipped, dup atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < *workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				id, err := mailboxID(j.m.Mailbox)
+				if err == nil {
+					var res []storage.Delivered
+					res, err = s.Deliver(ctx, storage.Delivery{ID: fmt.Sprintf("%s%d", prefix, j.n), Raw: j.m.Raw, InternalDate: j.m.Date,
+						Targets: []storage.Target{{Account: a.ID, Mailbox: id, Flags: j.m.Flags}}})
+					if err == nil {
+						err = res[0].Err
+						if res[0].Duplicate {
+							dup.Add(1)
+						}
+					}
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				imported.Add(1)
+			}
+		}()
+	}
+	start := time.Now()
+	stopBar := make(chan struct{})
+	barDone := make(chan struct{})
+	go func() {
+		defer close(barDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopBar:
+				return
+			case <-t.C:
+				if !*quiet {
+					progress(os.Stderr, imported.Load(), start)
+				}
+			}
+		}
+	}()
+	n := 0
+	emit := func(m importer.Message, err error) error {
+		if errors.Is(err, importer.ErrTooLarge) {
+			skipped.Add(1)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n++
+		jobs <- job{n, m}
+		return nil
+	}
+	if st.IsDir() {
+		err = importer.Maildir(path, s.Config().Separator, emit)
+	} else {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			err = importer.Mbox(f, *mbox, emit)
+			f.Close()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(stopBar)
+	<-barDone
+	if !*quiet {
+		progress(os.Stderr, imported.Load(), start)
+		fmt.Fprintln(os.Stderr)
+	}
+	fmt.Fprintf(out(ctx), "imported %d messages (%d already there, %d too large skipped) into %s in %s\n",
+		imported.Load()-dup.Load(), dup.Load(), skipped.Load(), a.Login, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	return firstErr
+}
+
+func progress(w io.Writer, n int64, start time.Time) {
+	el := time.Since(start).Seconds()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(n) / el
+	}
+	bar := int(n/50) % 30
+	fmt.Fprintf(w, "\r[%-30s] %d messages  %.0f msg/s", string(repeat('#', bar)), n, rate)
+}
+
+func repeat(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}

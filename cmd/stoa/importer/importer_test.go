@@ -1,0 +1,90 @@
+package importer
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const box = "From alice@example.org Thu Dec  3 16:17:05 2026\n" +
+	"From: alice@example.org\nSubject: one\nStatus: RO\nX-Status: AF\n\nhello\n>From the start\n>>From kept\n\n" +
+	"From bob@example.org Fri Dec  4 10:00:00 2026\n" +
+	"From: bob@example.org\nSubject: two\n\nbye\n"
+
+func TestMbox(t *testing.T) {
+	var got []Message
+	err := Mbox(strings.NewReader(box), "INBOX", func(m Message, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d messages", len(got))
+	}
+	want0 := "From: alice@example.org\r\nSubject: one\r\nStatus: RO\r\nX-Status: AF\r\n\r\nhello\r\nFrom the start\r\n>From kept\r\n"
+	if string(got[0].Raw) != want0 {
+		t.Errorf("message 1:\n%q\nwant\n%q", got[0].Raw, want0)
+	}
+	if strings.Join(got[0].Flags, " ") != `\Seen \Answered \Flagged` {
+		t.Errorf("flags %v", got[0].Flags)
+	}
+	if got[0].Date.Day() != 3 || got[1].Date.Day() != 4 {
+		t.Errorf("dates %v %v", got[0].Date, got[1].Date)
+	}
+	if !bytes.HasSuffix(got[1].Raw, []byte("bye\r\n")) {
+		t.Errorf("message 2 %q", got[1].Raw)
+	}
+}
+
+func TestMaildir(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"cur", "new", "tmp", ".Work.2026/cur", ".Work.2026/new"} {
+		os.MkdirAll(filepath.Join(root, p), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "cur", "1.host:2,SR"), []byte("Subject: a\n\nx\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "new", "2.host"), []byte("Subject: b\n\ny\n"), 0o644)
+	os.WriteFile(filepath.Join(root, ".Work.2026/cur", "3.host:2,FT"), []byte("Subject: c\n\nz\n"), 0o644)
+	got := map[string][]string{}
+	err := Maildir(root, "/", func(m Message, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[m.Mailbox+" "+string(m.Raw[:10])] = m.Flags
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || strings.Join(got["INBOX Subject: a"], " ") != `\Seen \Answered` ||
+		strings.Join(got["Work/2026 Subject: c"], " ") != `\Flagged \Deleted` || got["INBOX Subject: b"] != nil {
+		t.Fatalf("maildir: %v", got)
+	}
+}
+
+func FuzzMbox(f *testing.F) {
+	f.Add([]byte(box))
+	f.Add([]byte("From x\n\n\nFrom y\nFrom z\n>From\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := 0
+		err := Mbox(bytes.NewReader(b), "INBOX", func(m Message, err error) error {
+			n++
+			if bytes.Contains(m.Raw, []byte("\n")) && !bytes.Contains(m.Raw, []byte("\r\n")) {
+				t.Fatalf("bare LF left in %q", m.Raw)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > bytes.Count(b, []byte("From "))+1 {
+			t.Fatalf("%d messages from %d From lines", n, bytes.Count(b, []byte("From ")))
+		}
+	})
+}
