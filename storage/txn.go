@@ -8,20 +8,21 @@ import (
 // txn overlays the writes of one mutation on an engine Reader, so the rules
 // read their own writes, and collects the WriteSet.
 type txn struct {
-	r        Reader
-	state    AccountState
-	prev     uint64
-	mboxes   map[uint32]*Mailbox
-	mboxDel  map[uint32]bool
-	emails   map[EmailKey]*Email // key with only Mailbox+UID set
-	emailDel map[EmailKey]EmailKey
-	changes  []Change
-	puts     map[string]string
-	dels     map[string]bool
-	trim     uint64
-	ms       uint64 // the MODSEQ of this mutation, once allocated
-	orig     AccountState
-	order    []EmailKey // put order, for determinism
+	r         Reader
+	state     AccountState
+	prev      uint64
+	mboxes    map[uint32]*Mailbox
+	mboxDel   map[uint32]bool
+	emails    map[EmailKey]*Email // key with only Mailbox+UID set
+	emailDel  map[EmailKey]EmailKey
+	changes   []Change
+	puts      map[string]string
+	dels      map[string]bool
+	trim      uint64
+	ms        uint64 // the MODSEQ of this mutation, once allocated
+	orig      AccountState
+	baseBoxes []Mailbox  // the engine's mailboxes, read once per mutation
+	order     []EmailKey // put order, for determinism
 }
 
 func newTxn(r Reader) (*txn, error) {
@@ -38,10 +39,14 @@ func newTxn(r Reader) (*txn, error) {
 func ekey(mb, uid uint32) EmailKey { return EmailKey{Mailbox: mb, UID: uid} }
 
 func (t *txn) mailboxes() ([]Mailbox, error) {
-	base, err := t.r.Mailboxes()
-	if err != nil {
-		return nil, err
+	if t.baseBoxes == nil {
+		b, err := t.r.Mailboxes()
+		if err != nil {
+			return nil, err
+		}
+		t.baseBoxes = append([]Mailbox{}, b...)
 	}
+	base := t.baseBoxes
 	seen := map[uint32]bool{}
 	var out []Mailbox
 	for _, m := range base {
@@ -70,6 +75,14 @@ func (t *txn) mailbox(id uint32) (Mailbox, error) {
 	}
 	if m, ok := t.mboxes[id]; ok {
 		return *m, nil
+	}
+	if t.baseBoxes != nil {
+		for _, m := range t.baseBoxes {
+			if m.ID == id {
+				return m, nil
+			}
+		}
+		return Mailbox{}, ErrNoSuchMailbox
 	}
 	m, err := t.r.Mailbox(id)
 	if err == ErrNotFound {
