@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,16 @@ var (
 	mu    sync.Mutex
 	armed = map[string]Action{}
 	hits  = map[string]int{}
+	after = map[string]int{} // fire only from this hit on (1-based)
 )
+
+// EnableAfter arms a failpoint that fires from its n-th hit on.
+func EnableAfter(name string, a Action, n int) {
+	mu.Lock()
+	after[name] = n
+	mu.Unlock()
+	Enable(name, a)
+}
 
 // Enable arms a failpoint.
 func Enable(name string, a Action) {
@@ -56,6 +66,7 @@ func Reset() {
 	defer mu.Unlock()
 	armed = map[string]Action{}
 	hits = map[string]int{}
+	after = map[string]int{}
 	any.Store(false)
 }
 
@@ -75,6 +86,7 @@ func Inject(name string) error {
 	a, ok := armed[name]
 	if ok {
 		hits[name]++
+		ok = hits[name] >= after[name]
 	}
 	mu.Unlock()
 	if !ok {
@@ -90,8 +102,9 @@ func Inject(name string) error {
 	return fmt.Errorf("%w at %s", ErrInjected, name)
 }
 
-// FromEnv arms failpoints listed as "name=exit,name2=error" (the value of
-// STOA_FAILPOINTS), for tests that run the real binary.
+// FromEnv arms failpoints listed as "name=exit,name2=error,name3=exit@5"
+// (the value of STOA_FAILPOINTS; @N fires from the N-th hit on), for tests
+// that run the real binary.
 func FromEnv(spec string) error {
 	for _, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
@@ -99,16 +112,26 @@ func FromEnv(spec string) error {
 			continue
 		}
 		name, act, _ := strings.Cut(item, "=")
+		act, nth, hasN := strings.Cut(act, "@")
+		n := 0
+		if hasN {
+			var err error
+			if n, err = strconv.Atoi(nth); err != nil || n < 1 {
+				return fmt.Errorf("failpoint %s: bad hit count %q", name, nth)
+			}
+		}
+		var a Action
 		switch act {
 		case "exit", "":
-			Enable(name, Exit)
+			a = Exit
 		case "error":
-			Enable(name, Error)
+			a = Error
 		case "panic":
-			Enable(name, Panic)
+			a = Panic
 		default:
 			return fmt.Errorf("failpoint %s: unknown action %q", name, act)
 		}
+		EnableAfter(name, a, n)
 	}
 	return nil
 }
