@@ -107,28 +107,22 @@ func parseAddressList(v string) ([]Address, []Addr) {
 					pos++
 					continue
 				}
-				a, d, next, ok := parseMailbox(toks, pos, true)
-				add(a, d, ok)
-				pos = next
+				pos = parseMailboxes(toks, pos, true, add)
 			}
 			pos++ // ";"
 			env = append(env, Address{GroupEnd: true})
 			continue
 		}
-		a, d, next, ok := parseMailbox(toks, pos, false)
-		add(a, d, ok)
-		pos = next
+		pos = parseMailboxes(toks, pos, false, add)
 	}
 	return env, dec
 }
 
-func isPhraseTok(k byte) bool { return k == 'a' || k == 'q' || k == 'c' || k == '.' }
-
-// parseMailbox parses one mailbox (RFC 5322 §3.4) from toks[pos:] up to
-// the next ',' (or ';' in a group) outside angle brackets.
-func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool) {
+// parseMailboxes parses the mailboxes of toks[pos:] up to the next ','
+// (or ';' in a group) outside angle brackets: normally one, more when
+// addr-specs are only separated by white space (a missing comma).
+func parseMailboxes(toks []atok, pos int, inGroup bool, add func(Address, Addr, bool)) int {
 	end := pos
-	angle := -1
 	depth := 0
 	for end < len(toks) {
 		k := toks[end].kind
@@ -136,9 +130,6 @@ func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool)
 			break
 		}
 		if k == '<' {
-			if angle < 0 {
-				angle = end
-			}
 			depth++
 		} else if k == '>' && depth > 0 {
 			depth--
@@ -146,16 +137,59 @@ func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool)
 		end++
 	}
 	if end == pos {
-		// Never stall on a token that starts no mailbox.
-		return Address{}, Addr{}, pos + 1, false
+		return pos + 1 // never stall on a token that starts no mailbox
 	}
 	seg := toks[pos:end]
+	ats := 0 // "@" tokens left in seg
+	for _, t := range seg {
+		if t.kind == '@' {
+			ats++
+		}
+	}
+	for len(seg) > 0 {
+		a, d, n, ok := parseMailbox(seg, ats)
+		add(a, d, ok)
+		for _, t := range seg[:n] {
+			if t.kind == '@' {
+				ats--
+			}
+		}
+		seg = seg[n:]
+	}
+	return end
+}
+
+func isPhraseTok(k byte) bool { return k == 'a' || k == 'q' || k == 'c' || k == '.' }
+
+// parseMailbox parses one mailbox (RFC 5322 §3.4) at the start of seg, a
+// segment between commas holding ats "@" tokens, and returns how many
+// tokens it used. The rest of seg is another mailbox only when an
+// addr-spec is followed by more "@" (a missing comma); work is linear in
+// the tokens used.
+func parseMailbox(seg []atok, ats int) (Address, Addr, int, bool) {
+	first := len(seg) // first "<", or "@" not in a display name
+	for i, t := range seg {
+		if t.kind == '<' {
+			first = i
+			break
+		}
+		if t.kind == '@' {
+			// "a@b <c@d>": an unquoted "@" in a display name.
+			if de := domainEnd(seg, i); de < len(seg) && seg[de].kind == '<' {
+				first = de
+			} else {
+				first = i
+			}
+			break
+		}
+	}
+	used := len(seg)
 	var a Address
 	var comment string
-	if angle >= 0 {
-		// name-addr: [display-name] angle-addr
-		a.Name, comment = phrase(toks[pos:angle])
-		in := toks[angle+1 : end]
+	if first < len(seg) && seg[first].kind == '<' {
+		// name-addr: [display-name] angle-addr; the rest of seg is dropped.
+		a.Name, comment = phrase(seg[:first])
+		in := seg[first+1:]
 		for i, t := range in {
 			if t.kind == '>' {
 				in = in[:i]
@@ -165,16 +199,13 @@ func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool)
 		in = stripRoute(in, &a)
 		a.Mailbox, a.Host = addrSpec(in)
 		if comment == "" {
-			comment = firstComment(seg[angle-pos:])
+			comment = firstComment(seg[first:])
 		}
 	} else {
 		// addr-spec, perhaps after words that a sender forgot to quote.
 		at := -1
-		for i, t := range seg {
-			if t.kind == '@' {
-				at = i
-				break
-			}
+		if first < len(seg) {
+			at = first
 		}
 		local := 0
 		if at > 0 {
@@ -192,26 +223,23 @@ func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool)
 			}
 		}
 		a.Name, _ = phrase(seg[:local])
-		spec := seg[local:]
-		if at >= 0 {
-			// The domain ends at white space; words after it holding "@"
-			// are another address with its comma missing.
-			de := at + 1
-			for de < len(seg) && (de == at+1 || !seg[de].space || seg[de].kind == '.') && seg[de].kind != '<' {
+		if at >= 0 && ats > 1 {
+			// The domain ends at white space; what follows, with its
+			// comments, up to the next word is this mailbox's.
+			de := domainEnd(seg, at)
+			for de < len(seg) && seg[de].kind == 'c' {
 				de++
 			}
-			for _, t := range seg[de:] {
-				if t.kind == '@' {
-					spec, end = seg[local:de], pos+de
-					break
-				}
-			}
+			used = de
 		}
-		a.Mailbox, a.Host = addrSpec(spec)
-		comment = firstComment(seg)
+		a.Mailbox, a.Host = addrSpec(seg[local:used])
+		comment = firstComment(seg[:used])
+	}
+	if used == 0 {
+		used = 1 // never stall
 	}
 	if a.Name == "" && a.Mailbox == "" && a.Host == "" {
-		return Address{}, Addr{}, end, false
+		return Address{}, Addr{}, used, false
 	}
 	d := Addr{Name: decodeWords(a.Name), Email: a.Mailbox}
 	if a.Host != "" {
@@ -220,7 +248,17 @@ func parseMailbox(toks []atok, pos int, inGroup bool) (Address, Addr, int, bool)
 	if d.Name == "" && comment != "" {
 		d.Name = decodeWords(comment)
 	}
-	return a, d, end, true
+	return a, d, used, true
+}
+
+// domainEnd returns the end of the domain after the "@" at seg[at]: it
+// stops at white space (unless a dot follows) or at "<".
+func domainEnd(seg []atok, at int) int {
+	de := at + 1
+	for de < len(seg) && (de == at+1 || !seg[de].space || seg[de].kind == '.') && seg[de].kind != '<' {
+		de++
+	}
+	return de
 }
 
 // stripRoute removes an obsolete route "@a,@b:" (RFC 5322 §4.4) into a.Adl.

@@ -110,30 +110,42 @@ func decodeBase64(dst, src []byte, limit int) []byte {
 	return dst
 }
 
+// b64ok is 1 for base64 alphabet bytes, else 0.
+var b64ok = func() (t [256]uint8) {
+	for i := range t {
+		if b64[i] != 0xff {
+			t[i] = 1
+		}
+	}
+	return
+}()
+
 // base64Len is the length decodeBase64 would produce, without decoding.
+// Groups end at "=" (found with IndexByte); within a group only alphabet
+// bytes are counted, eight at a time.
 func base64Len(src []byte) int64 {
 	var total int64
-	n := 0
-	end := func() {
-		if n >= 2 {
-			total += int64(n - 1)
+	for len(src) > 0 {
+		seg := src
+		if i := bytes.IndexByte(src, '='); i >= 0 {
+			seg, src = src[:i], src[i+1:]
+		} else {
+			src = nil
 		}
-		n = 0
+		n := 0
+		for len(seg) >= 8 {
+			n += int(b64ok[seg[0]]) + int(b64ok[seg[1]]) + int(b64ok[seg[2]]) + int(b64ok[seg[3]]) +
+				int(b64ok[seg[4]]) + int(b64ok[seg[5]]) + int(b64ok[seg[6]]) + int(b64ok[seg[7]])
+			seg = seg[8:]
+		}
+		for _, c := range seg {
+			n += int(b64ok[c])
+		}
+		total += int64(n / 4 * 3)
+		if r := n % 4; r >= 2 {
+			total += int64(r - 1)
+		}
 	}
-	for _, c := range src {
-		if b64[c] == 0xff {
-			if c == '=' {
-				end()
-			}
-			continue
-		}
-		n++
-		if n == 4 {
-			total += 3
-			n = 0
-		}
-	}
-	end()
 	return total
 }
 
@@ -141,57 +153,71 @@ func base64Len(src []byte) int64 {
 // breaks are removed, malformed escapes are kept literally. At most limit
 // bytes are appended to dst.
 func decodeQP(dst, src []byte, limit int) []byte {
-	dst, _ = qp(dst, src, limit, false)
+	start := len(dst)
+	for len(src) > 0 && len(dst)-start < limit {
+		i := bytes.IndexByte(src, '=')
+		if i < 0 {
+			i = len(src)
+		}
+		if room := limit - (len(dst) - start); i > room {
+			return append(dst, src[:room]...)
+		}
+		dst = append(dst, src[:i]...)
+		if i == len(src) {
+			break
+		}
+		b, n := qpEscape(src[i:])
+		if b >= 0 {
+			dst = append(dst, byte(b))
+		}
+		src = src[i+n:]
+	}
 	return dst
 }
 
 // qpLen is the length decodeQP would produce.
 func qpLen(src []byte) int64 {
-	_, n := qp(nil, src, len(src), true)
-	return n
+	var total int64
+	for len(src) > 0 {
+		i := bytes.IndexByte(src, '=')
+		if i < 0 {
+			return total + int64(len(src))
+		}
+		total += int64(i)
+		b, n := qpEscape(src[i:])
+		if b >= 0 {
+			total++
+		}
+		src = src[i+n:]
+	}
+	return total
 }
 
-// qp decodes src into dst, or only counts the output when count is set.
-func qp(dst, src []byte, limit int, count bool) ([]byte, int64) {
-	var n int64
-	out := func(c byte) {
-		n++
-		if !count {
-			dst = append(dst, c)
-		}
-	}
-	for i := 0; i < len(src) && n < int64(limit); i++ {
-		c := src[i]
-		if c != '=' {
-			out(c)
-			continue
-		}
-		if i+2 < len(src) {
-			if h, ok := unhex(src[i+1]); ok {
-				if l, ok := unhex(src[i+2]); ok {
-					out(h<<4 | l)
-					i += 2
-					continue
-				}
+// qpEscape reads the escape at src[0] == '=': it returns the decoded byte
+// (-1 for a soft line break) and the bytes consumed. "=" followed by
+// anything else stands for itself.
+func qpEscape(src []byte) (int, int) {
+	if len(src) >= 3 {
+		if h, ok := unhex(src[1]); ok {
+			if l, ok := unhex(src[2]); ok {
+				return int(h<<4 | l), 3
 			}
 		}
-		// Soft line break: "=" then optional white space then a line end.
-		j := i + 1
-		for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
-			j++
-		}
-		switch {
-		case j < len(src) && src[j] == '\n':
-			i = j
-		case j+1 < len(src) && src[j] == '\r' && src[j+1] == '\n':
-			i = j + 1
-		case j >= len(src):
-			i = j
-		default:
-			out('=')
-		}
 	}
-	return dst, n
+	// Soft line break: "=" then optional white space then a line end.
+	j := 1
+	for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
+		j++
+	}
+	switch {
+	case j < len(src) && src[j] == '\n':
+		return -1, j + 1
+	case j+1 < len(src) && src[j] == '\r' && src[j+1] == '\n':
+		return -1, j + 2
+	case j >= len(src):
+		return -1, j
+	}
+	return '=', 1
 }
 
 // decodeTransfer undoes the Content-Transfer-Encoding (RFC 2045 §6),

@@ -14,11 +14,14 @@
 //
 //   - accepts CRLF and bare LF line ends everywhere;
 //   - ends a header block at the first empty line, or at the first line that
-//     is neither a field nor a continuation (recorded as a defect);
+//     is neither a field nor a continuation (recorded as a defect); accepts
+//     white space before the colon (RFC 5322 §4.5) and skips an mbox
+//     "From " line at the start of a message;
 //   - recognises "--boundary" lines with transport padding and the closing
-//     "--boundary--" (RFC 2046 §5.1.1), ignores preamble and epilogue, and
+//     "--boundary--" (RFC 2046 §5.1.1), ignores preamble and epilogue,
 //     ends the last part at the end of the enclosing body when the closing
-//     delimiter is missing;
+//     delimiter is missing, and makes no part of two adjacent delimiter
+//     lines (no CRLF between them, so no body part);
 //   - is linear in the input per nesting level and stops at the explicit
 //     Limits, so Parse never panics, never loops and bounds memory.
 //

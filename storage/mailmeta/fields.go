@@ -102,9 +102,21 @@ func baseSubject(s string) string {
 				s = s[n:]
 				changed = true
 			}
-			if n := subjBlob(s, 0); n > 0 && strings.TrimSpace(s[n:]) != "" {
-				s = s[n:]
-				changed = true
+			// (4) one blob at a time while text remains after it. Done for
+			// the whole run of blobs at once (no subj-refwd follows them, or
+			// (3) would have matched), which keeps this linear.
+			last, end := 0, 0
+			for n := subjBlob(s, end); n > 0; n = subjBlob(s, end) {
+				last, end = end, n
+			}
+			if end > 0 {
+				if strings.TrimSpace(s[end:]) != "" {
+					s = s[end:]
+					changed = true
+				} else if last > 0 {
+					s = s[last:]
+					changed = true
+				}
 			}
 		}
 		// (6) "[fwd:" ... "]" wrapper.
@@ -211,7 +223,7 @@ func parseDate(v string) time.Time {
 	}
 	// Trailing junk after a parsable prefix, e.g. "... +0000 GMT+00:00".
 	if f := strings.Fields(s); len(f) > 4 {
-		for n := len(f) - 1; n >= 4; n-- {
+		for n := min(len(f)-1, 8); n >= 4; n-- {
 			p := strings.Join(f[:n], " ")
 			if t, err := mail.ParseDate(p); err == nil {
 				return t

@@ -3,6 +3,7 @@ package mailmeta
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -17,6 +18,21 @@ var fuzzSeeds = []string{
 	"Content-Type: text/html; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n<script>x</script><p>a=E9&amp;</p>",
 	"From x\nSubject: =?utf-8?q?a?= =?bogus?b?????=\nReferences: <a> <b> <a>\n\n",
 	"Content-Type: multipart/mixed; boundary=\"\"\n\n--\n\n--\n",
+}
+
+// watchdog fails (and so records the input) when fn does not return in
+// time: Parse and ExtractText must never hang.
+func watchdog(t *testing.T, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		panic("did not return within 10s")
+	}
 }
 
 // checkFuzz runs Parse with the defaults and with tiny limits.
@@ -35,7 +51,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(crlf(s)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkFuzz(t, data)
+		watchdog(t, func() { checkFuzz(t, data) })
 	})
 }
 
@@ -48,7 +64,8 @@ func FuzzExtractText(f *testing.F) {
 			max = 1 << 16
 		}
 		lim := Limits{MaxDepth: 4, MaxParts: 20}
-		tx := ExtractText(data, lim, max)
+		var tx Text
+		watchdog(t, func() { tx = ExtractText(data, lim, max) })
 		capB := max
 		if capB <= 0 {
 			capB = DefaultMaxText

@@ -12,21 +12,69 @@ type field struct {
 	value string // unfolded (RFC 5322 §2.2.3), trimmed, valid UTF-8
 }
 
+// Fields this package reads, looked up without scanning every field.
+const (
+	hContentType = iota + 1
+	hContentTransferEncoding
+	hContentID
+	hContentDescription
+	hContentMD5
+	hContentDisposition
+	hContentLanguage
+	hContentLocation
+	hDate
+	hSubject
+	hFrom
+	hSender
+	hReplyTo
+	hTo
+	hCc
+	hBcc
+	hInReplyTo
+	hMessageID
+	hReferences
+	numKnown
+)
+
+var knownFields = map[string]int{
+	"content-type": hContentType, "content-transfer-encoding": hContentTransferEncoding,
+	"content-id": hContentID, "content-description": hContentDescription,
+	"content-md5": hContentMD5, "content-disposition": hContentDisposition,
+	"content-language": hContentLanguage, "content-location": hContentLocation,
+	"date": hDate, "subject": hSubject, "from": hFrom, "sender": hSender,
+	"reply-to": hReplyTo, "to": hTo, "cc": hCc, "bcc": hBcc,
+	"in-reply-to": hInReplyTo, "message-id": hMessageID, "references": hReferences,
+}
+
+// knownField returns the id of a field name (case-insensitive), or 0.
+func knownField(name []byte) int {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return 0
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return knownFields[string(buf[:len(name)])]
+}
+
 // headerBlock is the result of scanning one header.
 type headerBlock struct {
 	fields    []field
+	first     [numKnown]int32 // index+1 in fields of the first known field
 	bodyStart int
 	noSep     bool // ended by a line that is not a field (no empty line)
 	fromLine  bool // skipped an mbox "From " line
 	capped    bool // MaxHeaders or MaxHeaderBytes reached
 }
 
-// get returns the value of the first field named name (lower-case ASCII).
-func (h *headerBlock) get(name string) (string, bool) {
-	for i := range h.fields {
-		if strings.EqualFold(h.fields[i].name, name) {
-			return h.fields[i].value, true
-		}
+// get returns the value of the first field with the given id.
+func (h *headerBlock) get(id int) (string, bool) {
+	if i := h.first[id]; i > 0 {
+		return h.fields[i-1].value, true
 	}
 	return "", false
 }
@@ -78,9 +126,9 @@ func fieldColon(raw []byte, i, le int) int {
 func scanHeader(raw []byte, start, end int, lim *Limits, msg bool) headerBlock {
 	h := headerBlock{bodyStart: end}
 	i := start
-	cur := -1         // index in h.fields of the field being continued
-	var vs, ve int    // raw value range of that field
-	recording := true // false once a limit was reached
+	cur := -1                           // index in h.fields of the field being continued
+	var vs, ve int                      // raw value range of that field
+	recording := true                   // false once a limit was reached
 	limit := start + lim.MaxHeaderBytes // no field byte past this is read
 	flush := func() {
 		if cur >= 0 {
@@ -133,6 +181,9 @@ func scanHeader(raw []byte, start, end int, lim *Limits, msg bool) headerBlock {
 			name = bytes.TrimRight(name, " \t")
 			h.fields = append(h.fields, field{name: validUTF8(string(name))})
 			cur = len(h.fields) - 1
+			if id := knownField(name); id > 0 && h.first[id] == 0 {
+				h.first[id] = int32(cur + 1)
+			}
 			vs, ve = colon+1, trimEOL(raw, i, le)
 		}
 		i = le

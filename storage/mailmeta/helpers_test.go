@@ -102,6 +102,9 @@ func checkMeta(m *Meta, raw []byte, lim Limits) string {
 	if len(m.InReplyTo) > 100 || len(m.References) > 100 {
 		return "msg-id list over cap"
 	}
+	if s := checkSections(m); s != "" {
+		return s
+	}
 	for _, a := range m.Attachments {
 		if _, ok := m.Section(sectionPath(a.Part)); !ok {
 			return "attachment section does not resolve: " + a.Part
@@ -228,4 +231,41 @@ func loadCorpus(t testing.TB) []corpusMsg {
 	}
 	sort.Slice(msgs, func(i, j int) bool { return msgs[i].name < msgs[j].name })
 	return msgs
+}
+
+// checkSections numbers every part as IMAP does (RFC 9051 §6.4.5) and
+// checks that Section finds it.
+func checkSections(m *Meta) string {
+	var bad string
+	var msg func(top *Part, path []int)
+	var part func(p *Part, path []int)
+	part = func(p *Part, path []int) {
+		if bad != "" {
+			return
+		}
+		if got, ok := m.Section(path); !ok || got != p {
+			bad = fmt.Sprintf("Section(%v) does not find its part", path)
+			return
+		}
+		if p.Type == "multipart" {
+			for i, c := range p.Children {
+				part(c, append(append([]int(nil), path...), i+1))
+			}
+		}
+		if p.Message != nil {
+			msg(p.Message, path)
+		}
+	}
+	// msg numbers the parts of a message whose section prefix is path.
+	msg = func(top *Part, path []int) {
+		if top.Type == "multipart" {
+			for i, c := range top.Children {
+				part(c, append(append([]int(nil), path...), i+1))
+			}
+			return
+		}
+		part(top, append(append([]int(nil), path...), 1))
+	}
+	msg(m.Body, nil)
+	return bad
 }

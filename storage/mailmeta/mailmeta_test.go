@@ -938,3 +938,39 @@ func TestNonUTF8Headers(t *testing.T) {
 		t.Errorf("%q %q %+v %q", m.Envelope.Subject, m.Subject, m.From, m.Headers[2].Value)
 	}
 }
+
+func TestCollapser(t *testing.T) {
+	for _, tc := range []struct {
+		in           string
+		all          bool
+		runes, bytes int
+		want         string
+	}{
+		{"  a \t b\n\n c  ", false, 0, 0, "a b\nc"},
+		{"  a \t b\n\n c  ", true, 0, 0, "a b c"},
+		{"ab cd ef", true, 4, 0, "ab c"},
+		{"ab cd ef", true, 3, 0, "ab"},
+		{"é é é é", true, 5, 0, "é é é"},
+		{"xé\u00a0é", true, 0, 4, "xé"},
+		{"日本語", true, 0, 7, "日本"},
+		{"aé", true, 1, 0, "a"},
+	} {
+		c := collapser{all: tc.all, maxRunes: tc.runes, maxBytes: tc.bytes}
+		c.write(tc.in)
+		if got := c.b.String(); got != tc.want {
+			t.Errorf("%q (runes %d bytes %d): got %q want %q", tc.in, tc.runes, tc.bytes, got, tc.want)
+		}
+	}
+}
+
+func TestPreviewCutUTF8(t *testing.T) {
+	// The preview decodes a prefix first; a cut inside a UTF-8 sequence
+	// must not turn the text into ISO-8859-1.
+	for n := 560; n < 580; n++ {
+		raw := "Content-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat("x", n) + strings.Repeat("é", 3000)
+		m := Parse([]byte(raw), Limits{MaxPreview: 600})
+		if strings.ContainsRune(m.Preview, 'Ã') || !strings.HasSuffix(m.Preview, "é") {
+			t.Fatalf("n=%d: preview ends %q", n, m.Preview[len(m.Preview)-10:])
+		}
+	}
+}

@@ -207,51 +207,63 @@ func splitParamKey(key, val string) rawParam {
 	return p
 }
 
+// paramGroup collects the raw pieces of one parameter name.
+type paramGroup struct {
+	plain, ext *rawParam
+	sections   map[int]*rawParam
+}
+
 func joinParams(raws []rawParam) []Param {
 	if len(raws) == 0 {
 		return nil
 	}
-	var out []Param
-	done := map[string]bool{}
-	for _, r := range raws {
-		if done[r.base] {
-			continue
+	groups := make(map[string]*paramGroup, len(raws))
+	var order []string
+	for i := range raws {
+		r := &raws[i]
+		g := groups[r.base]
+		if g == nil {
+			g = &paramGroup{}
+			groups[r.base] = g
+			order = append(order, r.base)
 		}
-		done[r.base] = true
-		out = append(out, Param{Key: r.base, Value: paramValue(raws, r.base)})
+		switch {
+		case r.section < 0 && r.extended:
+			if g.ext == nil {
+				g.ext = r
+			}
+		case r.section < 0:
+			if g.plain == nil {
+				g.plain = r
+			}
+		default:
+			if g.sections == nil {
+				g.sections = map[int]*rawParam{}
+			}
+			if g.sections[r.section] == nil {
+				g.sections[r.section] = r
+			}
+		}
+	}
+	out := make([]Param, 0, len(order))
+	for _, base := range order {
+		out = append(out, Param{Key: base, Value: groups[base].value()})
 	}
 	return out
 }
 
-// paramValue assembles the value of base: a single extended value wins,
-// then continuations 0..n, then the first plain value (RFC 2231 §3, §4).
-func paramValue(raws []rawParam, base string) string {
-	var plain *rawParam
-	sections := map[int]*rawParam{}
-	for i := range raws {
-		r := &raws[i]
-		if r.base != base {
-			continue
-		}
-		switch {
-		case r.section < 0 && r.extended:
-			cs, _, data := splitExtValue(r.value)
-			return charsetToUTF8(cs, percentDecode(data))
-		case r.section < 0:
-			if plain == nil {
-				plain = r
-			}
-		default:
-			if sections[r.section] == nil {
-				sections[r.section] = r
-			}
-		}
+// value assembles a parameter: a single extended value wins, then
+// continuations 0..n, then the first plain value (RFC 2231 §3, §4).
+func (g *paramGroup) value() string {
+	if g.ext != nil {
+		cs, _, data := splitExtValue(g.ext.value)
+		return charsetToUTF8(cs, percentDecode(data))
 	}
-	if s0 := sections[0]; s0 != nil {
+	if s0 := g.sections[0]; s0 != nil {
 		cs := ""
 		var buf []byte
-		for n := 0; n < maxParamSections; n++ {
-			r := sections[n]
+		for n := 0; n < len(g.sections); n++ {
+			r := g.sections[n]
 			if r == nil {
 				break
 			}
@@ -270,8 +282,8 @@ func paramValue(raws []rawParam, base string) string {
 		}
 		return validUTF8(string(buf))
 	}
-	if plain != nil {
-		return validUTF8(plain.value)
+	if g.plain != nil {
+		return validUTF8(g.plain.value)
 	}
 	return ""
 }

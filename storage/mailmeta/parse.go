@@ -3,6 +3,7 @@ package mailmeta
 import (
 	"bytes"
 	"strconv"
+	"strings"
 )
 
 const maxDefects = 100
@@ -48,34 +49,33 @@ func Parse(raw []byte, lim Limits) (m *Meta) {
 	m.Body, top = p.parsePart(0, len(raw), 0, "", false, true)
 	h := &top
 	m.Envelope = envelope(h)
-	for _, f := range h.fields {
-		m.Headers = append(m.Headers, HeaderField{Name: f.name, Value: f.value})
+	if len(h.fields) > 0 {
+		m.Headers = make([]HeaderField, len(h.fields))
+		for i, f := range h.fields {
+			m.Headers[i] = HeaderField{Name: f.name, Value: f.value}
+		}
 	}
-	if v, ok := h.get("message-id"); ok {
+	if v, ok := h.get(hMessageID); ok {
 		m.MessageID = normMsgID(v)
 	}
-	if v, ok := h.get("in-reply-to"); ok {
-		ids := dedupCap(msgIDs(v))
-		if len(ids) > maxMsgIDs {
-			ids = ids[:maxMsgIDs]
-		}
-		m.InReplyTo = ids
+	if v, ok := h.get(hInReplyTo); ok {
+		m.InReplyTo = dedupCap(msgIDs(v))
 	}
-	if v, ok := h.get("references"); ok {
+	if v, ok := h.get(hReferences); ok {
 		m.References = dedupCap(msgIDs(v))
 	}
-	if v, ok := h.get("subject"); ok {
+	if v, ok := h.get(hSubject); ok {
 		m.Subject = decodeWords(v)
 		m.BaseSubject = baseSubject(m.Subject)
 	}
-	if v, ok := h.get("date"); ok {
+	if v, ok := h.get(hDate); ok {
 		m.Date = parseDate(v)
 	}
-	m.From = decodedList(h, "from")
-	m.To = decodedList(h, "to")
-	m.Cc = decodedList(h, "cc")
-	m.Bcc = decodedList(h, "bcc")
-	m.ReplyTo = decodedList(h, "reply-to")
+	m.From = decodedList(h, hFrom)
+	m.To = decodedList(h, hTo)
+	m.Cc = decodedList(h, hCc)
+	m.Bcc = decodedList(h, hBcc)
+	m.ReplyTo = decodedList(h, hReplyTo)
 	m.Attachments = attachments(raw, m.Body)
 	m.HasAttachment = len(m.Attachments) > 0
 	m.Preview = preview(raw, m.Body, p.lim.MaxPreview)
@@ -93,8 +93,8 @@ func leafPart(hs, bs, end int) *Part {
 	}
 }
 
-func decodedList(h *headerBlock, name string) []Addr {
-	v, ok := h.get(name)
+func decodedList(h *headerBlock, id int) []Addr {
+	v, ok := h.get(id)
 	if !ok {
 		return nil
 	}
@@ -105,24 +105,24 @@ func decodedList(h *headerBlock, name string) []Addr {
 // envelope builds the IMAP ENVELOPE of a header (RFC 9051 §7.5.2).
 func envelope(h *headerBlock) Envelope {
 	var e Envelope
-	e.Date, _ = h.get("date")
-	e.Subject, _ = h.get("subject")
-	e.InReplyTo, _ = h.get("in-reply-to")
-	e.MessageID, _ = h.get("message-id")
-	list := func(name string) []Address {
-		v, ok := h.get(name)
+	e.Date, _ = h.get(hDate)
+	e.Subject, _ = h.get(hSubject)
+	e.InReplyTo, _ = h.get(hInReplyTo)
+	e.MessageID, _ = h.get(hMessageID)
+	list := func(id int) []Address {
+		v, ok := h.get(id)
 		if !ok {
 			return nil
 		}
 		a, _ := parseAddressList(v)
 		return a
 	}
-	e.From = list("from")
-	e.Sender = list("sender")
-	e.ReplyTo = list("reply-to")
-	e.To = list("to")
-	e.Cc = list("cc")
-	e.Bcc = list("bcc")
+	e.From = list(hFrom)
+	e.Sender = list(hSender)
+	e.ReplyTo = list(hReplyTo)
+	e.To = list(hTo)
+	e.Cc = list(hCc)
+	e.Bcc = list(hBcc)
 	// RFC 9051 §7.5.2: absent or empty Sender and Reply-To take From.
 	if len(e.Sender) == 0 {
 		e.Sender = e.From
@@ -163,7 +163,7 @@ func (p *parser) parsePart(start, end, depth int, section string, digest, msg bo
 		Size:        int64(end - h.bodyStart),
 		Encoding:    "7bit",
 	}
-	if v, ok := h.get("content-type"); ok {
+	if v, ok := h.get(hContentType); ok {
 		t, s, ps, ok := parseMediaType(v)
 		if ok {
 			part.Type, part.Subtype, part.Params = t, s, ps
@@ -179,21 +179,21 @@ func (p *parser) parsePart(start, end, depth int, section string, digest, msg bo
 		part.Type, part.Subtype = "text", "plain"
 		part.Params = []Param{{Key: "charset", Value: "us-ascii"}}
 	}
-	if v, ok := h.get("content-transfer-encoding"); ok {
+	if v, ok := h.get(hContentTransferEncoding); ok {
 		if e := firstToken(v); e != "" {
 			part.Encoding = e
 		}
 	}
-	part.ID, _ = h.get("content-id")
-	part.Description, _ = h.get("content-description")
-	part.MD5, _ = h.get("content-md5")
-	if v, ok := h.get("content-disposition"); ok {
+	part.ID, _ = h.get(hContentID)
+	part.Description, _ = h.get(hContentDescription)
+	part.MD5, _ = h.get(hContentMD5)
+	if v, ok := h.get(hContentDisposition); ok {
 		part.Disposition, part.DispositionParams = parseDisposition(v)
 	}
-	if v, ok := h.get("content-language"); ok {
+	if v, ok := h.get(hContentLanguage); ok {
 		part.Language = parseLanguage(v)
 	}
-	if v, ok := h.get("content-location"); ok {
+	if v, ok := h.get(hContentLocation); ok {
 		part.Location = stripSpace(v)
 	}
 
@@ -255,7 +255,11 @@ func (p *parser) parseMultipart(part *Part, depth int, section string) {
 	}
 	raw := p.raw
 	bs, end := int(part.BodyStart), int(part.End)
-	delim := []byte("--" + boundary)
+	if strings.ContainsAny(boundary, "\r\n") {
+		p.degrade(part, section, "line break in boundary")
+		return
+	}
+	delim := []byte("\n--" + boundary)
 	digest := part.Subtype == "digest"
 	childStart := -1
 	closed, capped := false, false
@@ -320,18 +324,24 @@ func (p *parser) parseMultipart(part *Part, depth int, section string) {
 // *LWSP line-end (RFC 2046 §5.1.1) starting at or after pos. It returns
 // the line's start, the offset after its line break, and whether it is
 // the close delimiter.
+//
+// delim is "\n--boundary" and the boundary holds no line break, so every
+// candidate is at a distinct line start and is rejected within its line:
+// the search is linear however long the boundary.
 func findDelimiter(raw []byte, bs, pos, end int, delim []byte) (ls, le int, isClose, ok bool) {
 	for pos < end {
-		i := bytes.Index(raw[pos:end], delim)
-		if i < 0 {
-			return 0, 0, false, false
+		if pos == bs && bytes.HasPrefix(raw[bs:end], delim[1:]) {
+			ls = bs
+		} else {
+			from := max(pos-1, bs)
+			i := bytes.Index(raw[from:end], delim)
+			if i < 0 {
+				return 0, 0, false, false
+			}
+			ls = from + i + 1
 		}
-		ls = pos + i
 		pos = ls + 1
-		if ls != bs && raw[ls-1] != '\n' {
-			continue
-		}
-		j := ls + len(delim)
+		j := ls + len(delim) - 1
 		isClose = j+1 < end && raw[j] == '-' && raw[j+1] == '-'
 		if isClose {
 			j += 2

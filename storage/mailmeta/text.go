@@ -7,11 +7,6 @@ import (
 	"unicode/utf8"
 )
 
-// isContainer reports a part whose content is other parts.
-func (pt *Part) isContainer() bool {
-	return pt.Type == "multipart" || pt.Message != nil
-}
-
 // fileName returns the decoded file name of a part: the disposition's
 // filename (RFC 2183 §2.3), else the obsolete Content-Type name. Many
 // mailers put RFC 2047 words in quoted names; they are decoded here.
@@ -115,19 +110,27 @@ func preview(raw []byte, body *Part, max int) string {
 	if pt == nil {
 		return ""
 	}
-	in := max*16 + 4096
+	// Decode a small prefix first and grow it only when the text it gives
+	// is too short: most previews need a few hundred bytes.
+	in, most := max*8+512, max*16+4096
 	if isHTML {
-		in = max*64 + 64<<10
+		in, most = max*32+4096, max*64+64<<10
 	}
-	s := decodeBody(raw, pt, in)
-	if isHTML {
-		s = htmlToText(s, max*8)
+	size := int(pt.End - pt.BodyStart)
+	for {
+		s := decodeBody(raw, pt, in)
+		if isHTML {
+			s = htmlToText(s, max*8)
+		}
+		var c collapser
+		c.all = true
+		c.maxRunes = max
+		c.write(s)
+		if c.full() || in >= most || in >= size {
+			return strings.TrimRight(c.b.String(), "\uFFFD")
+		}
+		in *= 4
 	}
-	var c collapser
-	c.all = true
-	c.maxRunes = max
-	c.write(s)
-	return strings.TrimRight(c.b.String(), "\uFFFD")
 }
 
 // decodeBody returns the body of pt decoded from its transfer encoding
@@ -135,6 +138,20 @@ func preview(raw []byte, body *Part, max int) string {
 func decodeBody(raw []byte, pt *Part, limit int) string {
 	b := decodeTransfer(pt.Encoding, raw[pt.BodyStart:pt.End], limit)
 	cs, _ := paramGet(pt.Params, "charset")
+	if len(b) >= limit {
+		// A cut may split a UTF-8 sequence; drop its start so that the
+		// prefix is still read as UTF-8 rather than ISO-8859-1.
+		for k := 1; k <= 3 && k <= len(b); k++ {
+			if c := b[len(b)-k]; c >= 0xC0 {
+				if !utf8.FullRune(b[len(b)-k:]) {
+					b = b[:len(b)-k]
+				}
+				break
+			} else if c < 0x80 {
+				break
+			}
+		}
+	}
 	return charsetToUTF8(cs, b)
 }
 
@@ -148,44 +165,89 @@ type collapser struct {
 	runes    int
 	space    bool
 	nl       bool
+	stop     bool // the next rune did not fit
 }
 
 func (c *collapser) full() bool {
-	return (c.maxRunes > 0 && c.runes >= c.maxRunes) || (c.maxBytes > 0 && c.b.Len() >= c.maxBytes)
+	return c.stop || (c.maxRunes > 0 && c.runes >= c.maxRunes) || (c.maxBytes > 0 && c.b.Len() >= c.maxBytes)
+}
+
+// asciiSpace marks the ASCII white space bytes.
+var asciiSpace = [utf8.RuneSelf]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '\v': true}
+
+// sep writes the pending white space, if any, as one separator, unless
+// the separator and the next rune (next bytes long) would not both fit.
+func (c *collapser) sep(next int) {
+	if !c.space {
+		return
+	}
+	if c.b.Len() > 0 {
+		if (c.maxRunes > 0 && c.runes+2 > c.maxRunes) || (c.maxBytes > 0 && c.b.Len()+1+next > c.maxBytes) {
+			c.stop = true
+			return
+		}
+		if c.nl {
+			c.b.WriteByte('\n')
+		} else {
+			c.b.WriteByte(' ')
+		}
+		c.runes++
+	}
+	c.space, c.nl = false, false
 }
 
 func (c *collapser) write(s string) {
 	for i := 0; i < len(s) && !c.full(); {
-		r, n := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, n = utf8.DecodeRuneInString(s[i:])
-		}
-		i += n
-		if r == ' ' || r == '\n' || r == '\t' || r == '\r' || (r >= utf8.RuneSelf && unicode.IsSpace(r)) || r == '\f' || r == '\v' {
-			c.space = true
-			if r == '\n' && !c.all {
-				c.nl = true
+		ch := s[i]
+		if ch < utf8.RuneSelf {
+			if asciiSpace[ch] {
+				c.space = true
+				if ch == '\n' && !c.all {
+					c.nl = true
+				}
+				i++
+				continue
 			}
+			// A run of ASCII non-space bytes is written at once.
+			j := i + 1
+			for j < len(s) && s[j] < utf8.RuneSelf && !asciiSpace[s[j]] {
+				j++
+			}
+			if c.sep(1); c.stop {
+				return
+			}
+			n := j - i
+			if c.maxRunes > 0 {
+				n = min(n, c.maxRunes-c.runes)
+			}
+			if c.maxBytes > 0 {
+				n = min(n, c.maxBytes-c.b.Len())
+			}
+			c.b.WriteString(s[i : i+n])
+			c.runes += n
+			if n < j-i {
+				c.stop = true
+				return
+			}
+			i = j
 			continue
 		}
-		if c.space && c.b.Len() > 0 {
-			sep := byte(' ')
-			if c.nl {
-				sep = '\n'
-			}
-			c.b.WriteByte(sep)
-			c.runes++
-			if c.full() {
-				break
-			}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			c.space = true
+			i += n
+			continue
 		}
-		c.space, c.nl = false, false
-		if c.maxBytes > 0 && c.b.Len()+n > c.maxBytes {
-			c.maxRunes = c.runes // stop without splitting the rune
-			break
+		if c.sep(utf8.RuneLen(r)); c.stop {
+			return
+		}
+		if (c.maxRunes > 0 && c.runes >= c.maxRunes) || (c.maxBytes > 0 && c.b.Len()+utf8.RuneLen(r) > c.maxBytes) {
+			c.stop = true // stop without splitting the rune
+			return
 		}
 		c.b.WriteRune(r)
 		c.runes++
+		i += n
 	}
 }
 

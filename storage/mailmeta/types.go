@@ -44,8 +44,9 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Address is one element of an IMAP ENVELOPE address list
-// (RFC 9051 §7.5.2, RFC 3501 §7.4.2). Strings are raw: quotes and comments
-// are removed, RFC 2047 encoded words stay encoded.
+// (RFC 9051 §7.5.2, RFC 3501 §7.4.2). Strings are raw: comments and the
+// quotes of the display name are removed, RFC 2047 encoded words stay
+// encoded; Mailbox keeps quotes only where RFC 5322 §3.4.1 needs them.
 //
 // Group syntax (RFC 5322 §3.4) is represented as in IMAP:
 //   - group start: GroupStart=true, Mailbox=group name, all else empty
@@ -154,8 +155,8 @@ type Meta struct {
 	Envelope      Envelope      `json:"env"`
 	Body          *Part         `json:"body"`
 	MessageID     string        `json:"mid,omitempty"`  // RFC 5322 §3.6.4 msg-id without <>
-	InReplyTo     []string      `json:"irt,omitempty"`  // msg-ids, in order, deduplicated, at most 100
-	References    []string      `json:"refs,omitempty"` // msg-ids, deduplicated, at most 100 (first and last 99 kept)
+	InReplyTo     []string      `json:"irt,omitempty"`  // msg-ids without <>, in order, deduplicated
+	References    []string      `json:"refs,omitempty"` // same; over 100, the first and the last 99 are kept
 	Subject       string        `json:"subj,omitempty"` // RFC 2047-decoded
 	BaseSubject   string        `json:"bsubj,omitempty"`
 	Date          time.Time     `json:"date"`
