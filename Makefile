@@ -52,3 +52,30 @@ lint:
 # Placeholder: no fuzz targets yet.
 fuzz:
 	@echo "no fuzz targets yet"
+
+# IMAP figures on the embedded engine: ops/s with 10 clients, RSS per IDLE
+# connection (STOA_BENCH_IDLE_CONNS, default 2000), UID FETCH 1:1000 latency.
+.PHONY: bench-imap
+bench-imap:
+	$(GO) test ./integration/ -run '^$$' -bench 'BenchmarkIMAP' -benchtime=1x -timeout 30m -v
+
+# Inbound SMTP throughput with Postfix's smtp-source (20 sessions, 20,000
+# messages of 4 KiB over 100 recipients); STOA_STORAGE_ENGINE=cassandra too.
+.PHONY: bench-smtp
+bench-smtp:
+	$(GO) run ./frontend/smtp/bench -messages 20000 -sessions 20 -rcpts 100 -size 4096
+
+# Multi-DC test of the Cassandra engine: starts a two-DC cluster (dc1 on 127.0.0.1, dc2 on 127.0.0.2;
+# 127.0.0.3/.4 if the single test node holds 127.0.0.1), runs TestMultiDC*, stops the nodes it started.
+# Not part of `make test` (it starts two more Cassandra nodes). See docs/adr/0005-multi-dc.md.
+.PHONY: test-multidc
+test-multidc:
+	GO=$(GO) storage/cassandra/testdata/multidc.sh
+
+# Indexer benchmarks (ADR 0008): indexing throughput with Bleve and OpenSearch, delivery → searchable
+# lag with OpenSearch, SEARCH TEXT latency on a generated mailbox. BENCH_INDEX_N=100000 by default;
+# OpenSearch parts need STOA_TEST_OPENSEARCH (started with `make services-up`).
+BENCH_INDEX_N ?= 100000
+.PHONY: bench-index
+bench-index:
+	STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) $(GO) run ./indexer/cmd/benchindex -n $(BENCH_INDEX_N)

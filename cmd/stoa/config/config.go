@@ -101,6 +101,15 @@ type SMTP struct {
 	WriteTimeout      Duration `toml:"write_timeout"`
 	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: AUTH without TLS"`
 	RateLimitPerHour  int      `toml:"rate_limit_per_hour" help:"submitted messages per account per hour"`
+	MaxHeaders        int      `toml:"max_headers" help:"top-level header fields per message"`
+	MaxMIMEDepth      int      `toml:"max_mime_depth" help:"MIME nesting levels per message"`
+	MaxMIMEParts      int      `toml:"max_mime_parts" help:"MIME parts per message"`
+	AuthFailuresPerIP int      `toml:"auth_failures_per_ip" help:"failed AUTH per client address per 15 minutes"`
+	AuthFailuresLogin int      `toml:"auth_failures_per_login" help:"failed AUTH per (client address, login) per 15 minutes"`
+	DNSResolver       string   `toml:"dns_resolver" help:"host:port of the DNS server for SPF/DKIM/DMARC; empty: system"`
+	DNSTimeout        Duration `toml:"dns_timeout" help:"time budget of the sender checks per message"`
+	DNSCacheTTL       Duration `toml:"dns_cache_ttl" help:"keep DNS answers in memory this long (0: no cache)"`
+	SkipSenderAuth    bool     `toml:"skip_sender_auth" help:"no SPF/DKIM/DMARC checks on MX (tests, benchmarks)"`
 }
 
 // IMAP configures the IMAP listeners.
@@ -114,6 +123,9 @@ type IMAP struct {
 	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
 	IdleTimeout       Duration `toml:"idle_timeout"`
 	PollInterval      Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
+	IdleKeepAlive     Duration `toml:"idle_keepalive" help:"untagged OK sent during IDLE (default 2m)"`
+	MaxAuthFailures   int      `toml:"max_auth_failures" help:"failed logins before disconnect (default 3)"`
+	AuthFailureDelay  Duration `toml:"auth_failure_delay" help:"delay after a failed login, doubled each time (default 1s)"`
 }
 
 // HTTP configures JMAP, DAV and the admin endpoints.
@@ -122,13 +134,17 @@ type HTTP struct {
 	AdminListen string `toml:"admin_listen" help:"healthz, readyz, metrics; empty: same as listen"`
 }
 
-// Index configures full-text search.
+// Index configures full-text search (ADR 0008).
 type Index struct {
-	Backend       string   `toml:"backend" help:"bleve or opensearch"`
+	Backend       string   `toml:"backend" help:"bleve, opensearch or none (search scans messages)"`
 	OpenSearchURL []string `toml:"opensearch_url"`
-	IndexPrefix   string   `toml:"index_prefix"`
-	BatchSize     int      `toml:"batch_size"`
-	FlushInterval Duration `toml:"flush_interval"`
+	IndexPrefix   string   `toml:"index_prefix" help:"OpenSearch names: <prefix>-mail-read, -write, -v1…"`
+	BatchSize     int      `toml:"batch_size" help:"change records per index write"`
+	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval"`
+	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer looks for changes made by other processes"`
+	Workers       int      `toml:"workers" help:"accounts indexed at once"`
+	Shards        int      `toml:"shards" help:"OpenSearch primary shards of a new index"`
+	Replicas      int      `toml:"replicas" help:"OpenSearch replicas of a new index"`
 }
 
 // Default returns the zero-configuration development defaults.
@@ -141,11 +157,14 @@ func Default() Config {
 			Timeout: Duration{5 * time.Second}},
 		SMTP: SMTP{MXListen: "127.0.0.1:2525", SubmissionListen: "127.0.0.1:2587", SubmissionsListen: "127.0.0.1:2465",
 			LMTPListen: "127.0.0.1:2424", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxLineLength: 4096,
-			MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000},
+			MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
+			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
+			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLineLength: 64 << 10,
 			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second}},
-		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
-		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500, FlushInterval: Duration{200 * time.Millisecond}},
+		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
+			FlushInterval: Duration{200 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1},
 	}
 }
 
