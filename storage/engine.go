@@ -62,7 +62,7 @@ type Engine interface {
 type Reader interface {
 	State() (AccountState, error) // zero state for a new account
 	Mailboxes() ([]Mailbox, error)
-	Mailbox(id uint32) (Mailbox, error) // ErrNotFound
+	Mailbox(id uint32) (Mailbox, error)       // ErrNotFound
 	Email(mailbox, uid uint32) (Email, error) // ErrNotFound
 	// Emails returns memberships of mailbox with from <= UID <= to in
 	// ascending UID order, at most limit (0 = no limit).

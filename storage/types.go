@@ -4,8 +4,8 @@ import "time"
 
 // Domain is a mail domain served by this installation.
 type Domain struct {
-	Name     string `json:"name"`               // lower-case, ASCII (A-labels)
-	CatchAll string `json:"catchAll,omitempty"` // account ID that receives mail for unknown local parts
+	Name     string    `json:"name"`               // lower-case, ASCII (A-labels)
+	CatchAll string    `json:"catchAll,omitempty"` // account ID that receives mail for unknown local parts
 	Created  time.Time `json:"created"`
 }
 

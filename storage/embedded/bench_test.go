@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -14,7 +15,7 @@ import (
 )
 
 func benchStore(b *testing.B) *storage.Store {
-	e, err := embedded.Open(b.TempDir(), embedded.Options{})
+	e, err := embedded.Open(b.TempDir(), embedded.Options{NoSync: os.Getenv("BENCH_NOSYNC") != ""})
 	if err != nil {
 		b.Fatal(err)
 	}

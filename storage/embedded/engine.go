@@ -31,10 +31,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/failpoint"
@@ -58,9 +60,9 @@ type Options struct {
 
 // Engine implements storage.Engine on Pebble.
 type Engine struct {
-	db    *pebble.DB
-	dir   string
-	wo    *pebble.WriteOptions
+	db     *pebble.DB
+	dir    string
+	wo     *pebble.WriteOptions
 	locks  [256]sync.Mutex
 	queues sync.Map // account → *acctQueue
 }
@@ -72,11 +74,18 @@ func Open(dir string, o Options) (*Engine, error) {
 	}
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, &pebble.Options{
+	po := &pebble.Options{
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
-	})
+		MemTableSize:       64 << 20,
+	}
+	// Bloom filters make the many negative lookups cheap (thread keys,
+	// dedupe keys, blob existence).
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
@@ -89,7 +98,7 @@ func Open(dir string, o Options) (*Engine, error) {
 
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...interface{})  {}
+func (quietLogger) Infof(string, ...interface{})      {}
 func (quietLogger) Errorf(f string, a ...interface{}) { fmt.Printf("pebble: "+f+"\n", a...) }
 func (quietLogger) Fatalf(f string, a ...interface{}) { panic(fmt.Sprintf("pebble: "+f, a...)) }
 
@@ -424,6 +433,33 @@ type acctQueue struct {
 	mu      sync.Mutex
 	leader  bool
 	pending []*request
+	// cache holds the committed state row and mailboxes of the account,
+	// read and written only by the leader under the account's stripe lock.
+	cache *acctCache
+}
+
+// acctCache is the account's state row and mailboxes as last committed.
+type acctCache struct {
+	state storage.AccountState
+	boxes map[uint32]storage.Mailbox
+}
+
+func (c *acctCache) clone() *acctCache {
+	n := &acctCache{state: c.state, boxes: make(map[uint32]storage.Mailbox, len(c.boxes))}
+	for k, v := range c.boxes {
+		n.boxes[k] = v
+	}
+	return n
+}
+
+func (c *acctCache) apply(ws *storage.WriteSet) {
+	c.state = ws.State
+	for _, m := range ws.Mailboxes {
+		c.boxes[m.ID] = m
+	}
+	for _, id := range ws.DeletedMailboxes {
+		delete(c.boxes, id)
+	}
 }
 
 func (e *Engine) queue(account string) *acctQueue {
@@ -445,9 +481,24 @@ func (e *Engine) commitGroup(account string, group []*request) {
 	mu := e.lock(account)
 	mu.Lock()
 	defer mu.Unlock()
+	q := e.queue(account)
 	b := e.db.NewIndexedBatch()
 	defer b.Close()
 	rd := &reader{e: e, r: b, acct: account}
+	// The group's view of the state row and mailboxes, advanced by each
+	// mutation's WriteSet so the next one sees it.
+	if q.cache == nil {
+		c, err := rd.load()
+		if err != nil {
+			for _, r := range group {
+				r.done <- err
+			}
+			return
+		}
+		q.cache = c
+	}
+	cur := q.cache.clone()
+	rd.cache = cur
 	var ok []*request
 	var fatal error
 	for _, r := range group {
@@ -462,6 +513,7 @@ func (e *Engine) commitGroup(account string, group []*request) {
 				r.done <- err
 				continue
 			}
+			cur.apply(ws)
 		}
 		ok = append(ok, r)
 	}
@@ -472,7 +524,10 @@ func (e *Engine) commitGroup(account string, group []*request) {
 		fatal = b.Commit(e.wo)
 	}
 	if fatal == nil {
+		q.cache = cur
 		fatal = failpoint.Inject(FPAfterCommit)
+	} else {
+		q.cache = nil // unknown: reload from disk next time
 	}
 	for _, r := range ok {
 		r.done <- fatal
@@ -561,6 +616,7 @@ func (e *Engine) DropAccountData(ctx context.Context, account string) error {
 	mu := e.lock(account)
 	mu.Lock()
 	defer mu.Unlock()
+	e.queue(account).cache = nil
 	b := e.db.NewBatch()
 	defer b.Close()
 	err := scan(e.db, k("u", account, "e", ""), func(_, v []byte) error {
@@ -583,12 +639,33 @@ func (e *Engine) DropAccountData(ctx context.Context, account string) error {
 // reader reads one account from a Pebble reader (the DB under the account
 // lock, or a snapshot).
 type reader struct {
-	e    *Engine
-	r    pebble.Reader
-	acct string
+	e     *Engine
+	r     pebble.Reader
+	acct  string
+	cache *acctCache // state and mailboxes (writers only)
+}
+
+// load reads the state row and mailboxes from disk.
+func (r *reader) load() (*acctCache, error) {
+	st, err := r.State()
+	if err != nil {
+		return nil, err
+	}
+	boxes, err := r.Mailboxes()
+	if err != nil {
+		return nil, err
+	}
+	c := &acctCache{state: st, boxes: map[uint32]storage.Mailbox{}}
+	for _, m := range boxes {
+		c.boxes[m.ID] = m
+	}
+	return c, nil
 }
 
 func (r *reader) State() (storage.AccountState, error) {
+	if r.cache != nil {
+		return r.cache.state, nil
+	}
 	var st storage.AccountState
 	err := r.e.getJSON(r.r, acctKey(r.acct, "s"), &st)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -599,6 +676,13 @@ func (r *reader) State() (storage.AccountState, error) {
 
 func (r *reader) Mailboxes() ([]storage.Mailbox, error) {
 	var out []storage.Mailbox
+	if r.cache != nil {
+		for _, m := range r.cache.boxes {
+			out = append(out, m)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
+	}
 	err := scan(r.r, k("u", r.acct, "m", ""), func(_, v []byte) error {
 		var m storage.Mailbox
 		if err := json.Unmarshal(v, &m); err != nil {
@@ -611,6 +695,12 @@ func (r *reader) Mailboxes() ([]storage.Mailbox, error) {
 }
 
 func (r *reader) Mailbox(id uint32) (storage.Mailbox, error) {
+	if r.cache != nil {
+		if m, ok := r.cache.boxes[id]; ok {
+			return m, nil
+		}
+		return storage.Mailbox{}, storage.ErrNotFound
+	}
 	var m storage.Mailbox
 	return m, r.e.getJSON(r.r, mbKey(r.acct, id), &m)
 }
