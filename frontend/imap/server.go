@@ -1,0 +1,222 @@
+// Package imap is Stoa's IMAP4rev2/IMAP4rev1 server (RFC 9051, RFC 3501)
+// with CONDSTORE and QRESYNC (RFC 7162). Parsing lives in ./proto; this
+// package dispatches commands onto storage.Store and writes responses.
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stoa-mail/stoa/storage"
+)
+
+// Config holds the server's limits. Zero values take defaults.
+type Config struct {
+	Hostname          string
+	AllowInsecureAuth bool          // LOGIN / AUTHENTICATE without TLS (development)
+	MaxLiteral        int64         // bytes of one literal (default 50 MiB)
+	MaxLineLength     int           // bytes of one command line (default 64 KiB)
+	MaxConns          int           // connections in total (default 20,000)
+	MaxConnsPerIP     int           // connections per client IP (default 200)
+	IdleTimeout       time.Duration // inactivity before the connection is closed (default 30 min, RFC 9051 §5.4)
+	PollInterval      time.Duration // polling for changes made by other nodes (default 2 s)
+	KeepAlive         time.Duration // "* OK" during IDLE (default 2 min)
+	MaxAuthFailures   int           // failed logins before disconnect (default 3)
+	AuthFailureDelay  time.Duration // delay after each failed login (default 1 s, doubled each time)
+}
+
+func (c *Config) defaults() {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.MaxLiteral <= 0 {
+		c.MaxLiteral = 50 << 20
+	}
+	if c.MaxLineLength <= 0 {
+		c.MaxLineLength = 64 << 10
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 20000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 200
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 2 * time.Minute
+	}
+	if c.MaxAuthFailures <= 0 {
+		c.MaxAuthFailures = 3
+	}
+	if c.AuthFailureDelay <= 0 {
+		c.AuthFailureDelay = time.Second
+	}
+}
+
+// TextQuery is one text search key for a Searcher (RFC 9051 §6.4.4).
+type TextQuery struct {
+	Field  string // BODY, TEXT, SUBJECT, FROM, TO, CC, BCC or HEADER
+	Header string // header name for HEADER
+	Value  string
+}
+
+// Searcher answers text search keys from a full-text index. ok=false means
+// it cannot answer (e.g. the index lags): the server scans instead.
+type Searcher interface {
+	Search(ctx context.Context, account string, mailbox uint32, q TextQuery) (uids []uint32, ok bool, err error)
+}
+
+type metrics struct {
+	sessions    prometheus.Gauge
+	sessionsTot prometheus.Counter
+	commands    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	authFail    prometheus.Counter
+	refused     *prometheus.CounterVec
+}
+
+// Server serves IMAP on any number of listeners.
+type Server struct {
+	cfg      Config
+	store    *storage.Store
+	tls      *tls.Config
+	log      *slog.Logger
+	Searcher Searcher // optional full-text index
+	m        metrics
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	perIP  map[string]int
+	lns    []net.Listener
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New returns a server. reg may be nil.
+func New(store *storage.Store, tlsCfg *tls.Config, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Server {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, store: store, tls: tlsCfg, log: log.With("role", "imap"),
+		conns: map[net.Conn]struct{}{}, perIP: map[string]int{}}
+	s.m = metrics{
+		sessions:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "stoa_imap_sessions", Help: "Open IMAP connections."}),
+		sessionsTot: prometheus.NewCounter(prometheus.CounterOpts{Name: "stoa_imap_sessions_total", Help: "IMAP connections accepted."}),
+		commands:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoa_imap_commands_total", Help: "IMAP commands by name."}, []string{"command"}),
+		errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoa_imap_command_errors_total", Help: "IMAP commands answered NO or BAD."}, []string{"command", "status"}),
+		authFail:    prometheus.NewCounter(prometheus.CounterOpts{Name: "stoa_imap_auth_failures_total", Help: "Failed IMAP logins."}),
+		refused:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoa_imap_refused_connections_total", Help: "Connections refused by limits."}, []string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.m.sessions, s.m.sessionsTot, s.m.commands, s.m.errors, s.m.authFail, s.m.refused)
+	}
+	return s
+}
+
+// Serve accepts connections until ln is closed. implicitTLS wraps each
+// connection in TLS at once (port 993, RFC 8314).
+func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		ip := remoteIP(c)
+		if reason := s.admit(c, ip); reason != "" {
+			s.m.refused.WithLabelValues(reason).Inc()
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("* BYE [UNAVAILABLE] Too many connections\r\n"))
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.release(c, ip)
+			conn := c
+			if implicitTLS {
+				conn = tls.Server(c, s.tls)
+			}
+			newSession(s, conn, implicitTLS).serve()
+		}()
+	}
+}
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+func (s *Server) admit(c net.Conn, ip string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return "shutdown"
+	case len(s.conns) >= s.cfg.MaxConns:
+		return "total"
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		return "per_ip"
+	}
+	s.conns[c] = struct{}{}
+	s.perIP[ip]++
+	s.m.sessions.Inc()
+	s.m.sessionsTot.Inc()
+	return ""
+}
+
+func (s *Server) release(c net.Conn, ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.m.sessions.Dec()
+}
+
+// Close stops the listeners and closes every connection.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close() // a BYE here could interleave with a response or TLS record
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

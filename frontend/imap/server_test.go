@@ -1,0 +1,103 @@
+package imap
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/embedded"
+)
+
+type fakeSearcher struct{ calls int }
+
+func (f *fakeSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
+	f.calls++
+	if q.Field == "BODY" && q.Value == "indexed" {
+		return []uint32{2}, true, nil
+	}
+	return nil, false, nil // not answerable: the server scans
+}
+
+// TestServerSearcher runs the server over the embedded engine in-process
+// and checks that text keys go to the Searcher, with the scan as fallback.
+func TestServerSearcher(t *testing.T) {
+	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+	defer st.Close()
+	ctx := context.Background()
+	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+	for _, body := range []string{"plain words", "indexed words", "more words"} {
+		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\n"+body+"\r\n"), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, reg)
+	fs := &fakeSearcher{}
+	srv.Searcher = fs
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln, false)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	cmd := func(tag, line string) []string {
+		c.Write([]byte(tag + " " + line + "\r\n"))
+		var out []string
+		for {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			out = append(out, strings.TrimRight(l, "\r\n"))
+			if strings.HasPrefix(l, tag+" ") {
+				return out
+			}
+		}
+	}
+	br.ReadString('\n')
+	cmd("a", "LOGIN u@example.test pw")
+	cmd("b", "SELECT INBOX")
+	if got := cmd("c", "SEARCH BODY indexed"); got[0] != "* SEARCH 2" {
+		t.Fatalf("indexed: %v", got)
+	}
+	if got := cmd("d", "SEARCH BODY more"); got[0] != "* SEARCH 3" {
+		t.Fatalf("fallback scan: %v", got)
+	}
+	if got := cmd("e", "SEARCH NOT BODY WORDS"); got[0] != "* SEARCH" {
+		t.Fatalf("case-insensitive scan: %v", got)
+	}
+	if fs.calls != 3 {
+		t.Fatalf("searcher calls: %d", fs.calls)
+	}
+	var m dto.Metric
+	srv.m.commands.WithLabelValues("SEARCH").Write(&m)
+	if n := m.GetCounter().GetValue(); n != 3 {
+		t.Fatalf("commands metric: %v", n)
+	}
+	srv.m.sessions.Write(&m)
+	if n := m.GetGauge().GetValue(); n != 1 {
+		t.Fatalf("sessions gauge: %v", n)
+	}
+}
