@@ -97,7 +97,13 @@ func serveControl(a *App) error {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	a.OnClose(func() error { srv.Close(); return os.Remove(path) })
+	a.OnClose(func() error {
+		srv.Close()
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 	return nil
 }
 
