@@ -33,9 +33,11 @@ services-status:
 # (only) those it started, even when tests fail; exits with the tests' status.
 test:
 	STOA_TEST_CASSANDRA=$(STOA_TEST_CASSANDRA) STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) \
-		$(SERVICES)/with-services.sh $(GO) test -race -count=1 -timeout 25m ./...
+		$(SERVICES)/with-services.sh bash -c '\
+		$(GO) test -race -count=1 -timeout 25m ./... && \
+		echo "== large-mailbox contract tests (without -race, which slows them ~10x)" && \
+		$(GO) test -count=1 -timeout 20m -run "TestContract/LargeMailbox" ./storage/...'
 
-# Unit tests only: no servers; tests that need one are skipped (-short).
 test-short:
 	$(GO) test -short -count=1 ./...
 

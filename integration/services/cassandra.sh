@@ -22,9 +22,9 @@
 # A second node in another DC (for multi-DC tests), e.g.:
 #   CASSANDRA_NAME=cassandra-dc2 CASSANDRA_ADDR=127.0.0.2 CASSANDRA_DC=dc2 \
 #   CASSANDRA_SEEDS=127.0.0.1 CASSANDRA_JMX_PORT=7299 cassandra.sh start
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICE=cassandra
 CASSANDRA_VERSION="${CASSANDRA_VERSION:-5.0.6}"
 CASSANDRA_NAME="${CASSANDRA_NAME:-cassandra}"
 CASSANDRA_ADDR="${CASSANDRA_ADDR:-127.0.0.1}"
@@ -37,6 +37,7 @@ CASSANDRA_SEEDS="${CASSANDRA_SEEDS:-$CASSANDRA_ADDR}"
 CASSANDRA_CLUSTER="${CASSANDRA_CLUSTER:-stoa-test}"
 CASSANDRA_HEAP="${CASSANDRA_HEAP:-1g}"
 CASSANDRA_START_TIMEOUT="${CASSANDRA_START_TIMEOUT:-180}"
+# shellcheck disable=SC2034 # used by lib.sh
 SERVICE="$CASSANDRA_NAME"
 
 HOME_DIR="$STOA_CACHE/cassandra-$CASSANDRA_VERSION"
@@ -70,9 +71,11 @@ do_fetch() {
   </dependencies>
 </project>
 EOF
+	mvn_begin
 	mvn_quiet -f "$HOME_DIR/pom.xml" \
 		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$HOME_DIR/lib"
+	mvn_end
 	[[ -e $HOME_DIR/lib/cassandra-all-$CASSANDRA_VERSION.jar ]] || die "cassandra-all jar missing after fetch"
 	touch "$HOME_DIR/.complete"
 	log "fetched $(find "$HOME_DIR/lib" -name '*.jar' | wc -l) jars ($(du -sh "$HOME_DIR/lib" | cut -f1)) in $(elapsed "$t0")"
@@ -81,13 +84,14 @@ EOF
 # cql_ready: a CQL handshake (OPTIONS -> SUPPORTED, protocol v4) succeeds.
 cql_ready() {
 	local reply
+	# shellcheck disable=SC2016 # $1/$2 expand in the inner bash
 	reply="$(timeout 3 bash -c '
 		exec 3<>"/dev/tcp/$1/$2" || exit 1
 		printf "\x04\x00\x00\x00\x05\x00\x00\x00\x00" >&3
 		head -c 5 <&3 | od -An -tx1
 	' _ "$CASSANDRA_ADDR" "$CASSANDRA_PORT" 2>/dev/null)" || return 1
-	# response version 0x84, opcode 0x06 (SUPPORTED)
-	[[ $(echo $reply) == "84 00 00 00 06" ]]
+	# response version 0x84, flags 0, stream 0, opcode 0x06 (SUPPORTED)
+	[[ ${reply//[[:space:]]/} == 8400000006 ]]
 }
 
 write_config() {
@@ -165,7 +169,7 @@ do_start() {
 	do_fetch
 	local jhome
 	jhome="$(java_home)"
-	"$jhome/bin/java" -version 2>&1 | grep -q 'version "\(1[7-9]\|2[0-9]\)' ||
+	(($(java_major "$jhome") >= 17)) ||
 		die "Cassandra $CASSANDRA_VERSION needs Java 17 or newer ($jhome/bin/java)"
 
 	if [[ ${CASSANDRA_KEEP_DATA:-} != 1 ]]; then
@@ -235,7 +239,7 @@ do_start() {
 
 	log "starting Cassandra $CASSANDRA_VERSION ($CASSANDRA_ADDR:$CASSANDRA_PORT, dc $CASSANDRA_DC, seeds $CASSANDRA_SEEDS) in $RUN_DIR"
 	(
-		cd "$RUN_DIR"
+		cd "$RUN_DIR" || exit 1
 		exec "$jhome/bin/java" "${opts[@]}" -cp "$RUN_DIR/conf:$HOME_DIR/lib/*" \
 			org.apache.cassandra.service.CassandraDaemon </dev/null >"$OUT_FILE" 2>&1
 	) &
@@ -249,7 +253,7 @@ do_start() {
 		do_stop >/dev/null 2>&1 || true
 		exit 1
 	fi
-	record_started "$CASSANDRA_NAME"
+	record_started cassandra
 }
 
 do_stop() {

@@ -5,17 +5,20 @@
 # Environment (all optional):
 #   STOA_CACHE         downloads, default <repo>/.cache/services
 #   STOA_RUN           run data (one folder per service), default <repo>/.cache/run
-#   STOA_MAVEN_REPO    Maven local repository used for downloads, default $STOA_CACHE/m2
+#   STOA_MAVEN_REPO    Maven local repository for downloads (e.g. ~/.m2/repository to
+#                      share one); if unset, a temporary one under $STOA_CACHE is used
+#                      and deleted after each fetch, so the cache holds only the servers
 #   STOA_STARTED_LIST  if set, `start` appends the name of each service it really
 #                      started (not ones found already running) to this file, so a
 #                      caller can later stop only what it started.
 
 set -euo pipefail
+# useradd and friends live in sbin, which a non-login root shell may lack.
+PATH="$PATH:/usr/sbin:/sbin"
 
 STOA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STOA_CACHE="${STOA_CACHE:-$STOA_ROOT/.cache/services}"
 STOA_RUN="${STOA_RUN:-$STOA_ROOT/.cache/run}"
-STOA_MAVEN_REPO="${STOA_MAVEN_REPO:-$STOA_CACHE/m2}"
 
 log() { printf '[%s] %s\n' "${SERVICE:-services}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -40,16 +43,37 @@ tcp_open() {
 	timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
 }
 
-# mvn_quiet ARGS...: run Maven in batch mode against our own local repository,
-# showing the output only if it fails.
-mvn_quiet() {
+# mvn_begin: choose the Maven local repository ($MVN_REPO) for a fetch.
+mvn_begin() {
 	need mvn
-	mkdir -p "$STOA_CACHE" "$STOA_MAVEN_REPO"
+	mkdir -p "$STOA_CACHE"
+	if [[ -n ${STOA_MAVEN_REPO:-} ]]; then
+		MVN_REPO="$STOA_MAVEN_REPO"
+		MVN_REPO_TEMP=0
+	else
+		MVN_REPO="$STOA_CACHE/.m2-$SERVICE"
+		MVN_REPO_TEMP=1
+		rm -rf "$MVN_REPO"
+	fi
+	mkdir -p "$MVN_REPO"
+}
+
+# mvn_end: drop the temporary Maven local repository, if one was used.
+mvn_end() {
+	if [[ ${MVN_REPO_TEMP:-0} == 1 ]]; then
+		rm -rf "$MVN_REPO"
+	fi
+}
+
+# mvn_quiet ARGS...: run Maven in batch mode against $MVN_REPO, showing the
+# output only if it fails.
+mvn_quiet() {
 	local out
-	out="$(mktemp "${STOA_CACHE}/.mvn-log.XXXXXX")"
-	if ! mvn -B -q -Dmaven.repo.local="$STOA_MAVEN_REPO" "$@" >"$out" 2>&1; then
+	out="$(mktemp "$STOA_CACHE/.mvn-log.XXXXXX")"
+	if ! mvn -B -q -Dmaven.repo.local="$MVN_REPO" "$@" >"$out" 2>&1; then
 		tail -n 40 "$out" >&2
 		rm -f "$out"
+		mvn_end
 		die "maven failed: mvn $*"
 	fi
 	rm -f "$out"
@@ -146,7 +170,30 @@ java_home() {
 	dirname "$(dirname "$j")"
 }
 
-# usage_dispatch: common entry point; the sourcing script defines
+# java_major JAVA_HOME: the Java feature version (17, 21, ...), without starting a JVM if possible.
+java_major() {
+	local v=""
+	if [[ -r $1/release ]]; then
+		v="$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release")"
+	fi
+	if [[ -z $v ]]; then
+		v="$("$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)"
+	fi
+	echo "${v:-0}"
+}
+
+# bytes SIZE: "512m" -> 536870912 (k, m, g suffixes, as in -Xmx).
+bytes() {
+	local n=${1%[kKmMgG]}
+	case "$1" in
+	*[kK]) echo $((n * 1024)) ;;
+	*[mM]) echo $((n * 1024 * 1024)) ;;
+	*[gG]) echo $((n * 1024 * 1024 * 1024)) ;;
+	*) echo "$n" ;;
+	esac
+}
+
+# dispatch: common entry point; the sourcing script defines
 # do_fetch, do_start, do_stop, do_status.
 dispatch() {
 	case "${1:-}" in

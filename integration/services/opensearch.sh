@@ -14,6 +14,9 @@
 #   OPENSEARCH_USER           stoa-test    OpenSearch refuses to run as root: when run as
 #                                          root, this system user is created if missing and
 #                                          the server runs as it.
+#   OPENSEARCH_LAUNCHER       java         "java": start the JVM directly (faster);
+#                                          "script": through the distribution's bin/opensearch
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 OPENSEARCH_VERSION="${OPENSEARCH_VERSION:-2.19.6}"
@@ -23,6 +26,8 @@ OPENSEARCH_PORT="${OPENSEARCH_PORT:-9200}"
 OPENSEARCH_HEAP="${OPENSEARCH_HEAP:-512m}"
 OPENSEARCH_START_TIMEOUT="${OPENSEARCH_START_TIMEOUT:-120}"
 OPENSEARCH_USER="${OPENSEARCH_USER:-stoa-test}"
+OPENSEARCH_LAUNCHER="${OPENSEARCH_LAUNCHER:-java}"
+# shellcheck disable=SC2034 # used by lib.sh
 SERVICE="$OPENSEARCH_NAME"
 
 ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip"
@@ -43,17 +48,21 @@ do_fetch() {
 	local t0 zip
 	t0=$(now_ms)
 	log "fetching $ARTIFACT from Maven Central"
+	mvn_begin
 	mvn_quiet org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get -Dartifact="$ARTIFACT" -Dtransitive=false
-	zip="$STOA_MAVEN_REPO/org/opensearch/distribution/integ-test-zip/opensearch/$OPENSEARCH_VERSION/opensearch-$OPENSEARCH_VERSION.zip"
-	[[ -s $zip ]] || die "download missing: $zip"
+	zip="$MVN_REPO/org/opensearch/distribution/integ-test-zip/opensearch/$OPENSEARCH_VERSION/opensearch-$OPENSEARCH_VERSION.zip"
+	[[ -s $zip ]] || { mvn_end; die "download missing: $zip"; }
+	local zipsize
+	zipsize="$(du -h "$zip" | cut -f1)"
 	rm -rf "$HOME_DIR" "$HOME_DIR.tmp"
 	mkdir -p "$HOME_DIR.tmp"
 	unzip -q "$zip" -d "$HOME_DIR.tmp"
 	mv "$HOME_DIR.tmp/opensearch-$OPENSEARCH_VERSION" "$HOME_DIR"
 	rm -rf "$HOME_DIR.tmp"
+	mvn_end
 	chmod -R a+rX "$HOME_DIR"
 	touch "$HOME_DIR/.complete"
-	log "fetched $(du -h "$zip" | cut -f1) zip, unpacked $(du -sh "$HOME_DIR" | cut -f1), in $(elapsed "$t0")"
+	log "fetched $zipsize zip, unpacked $(du -sh "$HOME_DIR" | cut -f1), in $(elapsed "$t0")"
 }
 
 http_ready() {
@@ -163,22 +172,52 @@ do_start() {
 	if ((EUID == 0)); then
 		runner=(setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups --)
 	fi
+	local -a cmd
+	if [[ $OPENSEARCH_LAUNCHER == script ]]; then
+		cmd=("$OS_HOME/bin/opensearch")
+	else
+		# What bin/opensearch ends up running, minus the four helper JVMs it starts
+		# first (version checks, keystore check, options parser): those cost
+		# seconds on a quiet machine and a minute on a busy one.
+		local major
+		major="$(java_major "$jhome")"
+		# shellcheck disable=SC2054 # "SPI,COMPAT" is one value
+		cmd=("$jhome/bin/java" -Xshare:auto
+			# OpenSearch's built-in system options (JvmOptionsParser), minus AlwaysPreTouch.
+			-Dopensearch.networkaddress.cache.ttl=60 -Dopensearch.networkaddress.cache.negative.ttl=10
+			-Xss1m -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Djna.nosys=true
+			-XX:-OmitStackTraceInFastThrow -XX:+ShowCodeDetailsInExceptionMessages
+			-Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true
+			-Dio.netty.recycler.maxCapacityPerThread=0 -Dio.netty.allocator.numDirectArenas=0
+			-Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true -Djava.locale.providers=SPI,COMPAT
+			# Our config/jvm.options, as the parser would apply it.
+			-Xms"$OPENSEARCH_HEAP" -Xmx"$OPENSEARCH_HEAP" -XX:MaxDirectMemorySize=$(($(bytes "$OPENSEARCH_HEAP") / 2))
+			-XX:+UseG1GC -XX:G1ReservePercent=25 -XX:InitiatingHeapOccupancyPercent=30
+			-Djava.io.tmpdir="$OS_RUN/tmp" -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$OS_RUN/logs"
+			-XX:ErrorFile="$OS_RUN/logs/hs_err_pid%p.log" -XX:+PerfDisableSharedMem
+			-Djava.util.concurrent.ForkJoinPool.common.threadFactory=org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory)
+		((major >= 18)) && cmd+=(-Djava.security.manager=allow)
+		((major >= 20)) && cmd+=(--add-modules=jdk.incubator.vector)
+		cmd+=(-Dopensearch.path.home="$OS_HOME" -Dopensearch.path.conf="$OS_RUN/config"
+			-Dopensearch.distribution.type=zip -Dopensearch.bundled_jdk=false
+			-cp "$OS_HOME/lib/*" org.opensearch.bootstrap.OpenSearch)
+	fi
 	log "starting OpenSearch $OPENSEARCH_VERSION on $URL in $OS_RUN"
 	(
-		cd "$OS_RUN"
+		cd "$OS_RUN" || exit 1
 		exec env -i PATH="/usr/local/bin:/usr/bin:/bin" HOME="$OS_RUN" LANG=C.UTF-8 \
 			OPENSEARCH_JAVA_HOME="$jhome" \
 			OPENSEARCH_PATH_CONF="$OS_RUN/config" \
 			OPENSEARCH_TMPDIR="$OS_RUN/tmp" \
 			OPENSEARCH_JAVA_OPTS="-Xms$OPENSEARCH_HEAP -Xmx$OPENSEARCH_HEAP" \
-			"${runner[@]}" "$OS_HOME/bin/opensearch" </dev/null >"$out" 2>&1
+			"${runner[@]}" "${cmd[@]}" </dev/null >"$out" 2>&1
 	) &
 	echo $! >"$PID_FILE"
 	if ! wait_ready "$OPENSEARCH_START_TIMEOUT" "$PID_FILE" "$out" http_ready; then
 		do_stop >/dev/null 2>&1 || true
 		exit 1
 	fi
-	record_started "$OPENSEARCH_NAME"
+	record_started opensearch
 }
 
 do_stop() {

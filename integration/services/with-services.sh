@@ -11,6 +11,7 @@
 #
 # STOA_SERVICES selects the servers (default "cassandra opensearch"; "" for none,
 # e.g. when STOA_TEST_* point at servers of your own).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,6 +73,7 @@ mkdir -p "$STOA_RUN"
 STOA_STARTED_LIST="$(mktemp "$STOA_RUN/.started.XXXXXX")"
 export STOA_STARTED_LIST
 
+# shellcheck disable=SC2329 # invoked by the EXIT trap
 cleanup() {
 	local rc=$? started=()
 	trap - EXIT INT TERM
