@@ -42,8 +42,17 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 # Placeholder: runs every benchmark once. Real benchmark runs will get their own settings.
+# Reproducible load; prints figures. Storage (embedded and Cassandra), SMTP
+# delivery with postfix's smtp-source, IMAP, indexing and search. Cassandra and
+# OpenSearch are started for it like for make test.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+	STOA_TEST_CASSANDRA=$(STOA_TEST_CASSANDRA) STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) \
+		$(SERVICES)/with-services.sh bash -c '\
+		echo "== storage: embedded"; $(GO) test -run "^$$" -bench . -benchtime 3000x ./storage/embedded/ && \
+		echo "== storage: cassandra"; $(GO) test -run "^$$" -bench . -benchtime 500x ./storage/cassandra/ && \
+		echo "== smtp"; $(MAKE) --no-print-directory bench-smtp && \
+		echo "== imap"; $(MAKE) --no-print-directory bench-imap && \
+		echo "== index"; $(MAKE) --no-print-directory bench-index'
 
 lint:
 	@out="$$(gofmt -l $(GO_FILES))"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
