@@ -217,6 +217,13 @@ func storeReply(err error) *Reply {
 // the store and the queue.
 func (s *Server) deliver(c *conn, tx *txn, raw []byte) result {
 	mode := c.mode.String()
+	// RFC 5322 §2.2: a message starts with a field name. A first line that
+	// starts with white space would fold into the trace fields prepended
+	// below (e.g. forge results inside our Authentication-Results).
+	if len(raw) > 0 && (raw[0] == ' ' || raw[0] == '\t') {
+		s.m.rejections.WithLabelValues(mode, "structure").Inc()
+		return same(tx, errLeadingFold)
+	}
 	fs, bodyStart := scanHeader(raw)
 	if r := s.checkStructure(raw, fs); r != nil {
 		s.m.rejections.WithLabelValues(mode, "structure").Inc()

@@ -168,6 +168,21 @@ func TestBareLFRefused(t *testing.T) {
 	}
 }
 
+// A first line starting with white space must not fold into the
+// Authentication-Results field the server prepends (header injection).
+func TestLeadingFoldRefused(t *testing.T) {
+	e := newEnv(t, Config{}, Options{})
+	c := e.dial("mx")
+	c.cmd("EHLO x.example", "250")
+	forged := "\tdkim=pass header.d=bank.example header.s=sel;\r\nFrom: Bank <alerts@bank.example>\r\nSubject: x\r\n\r\nbody\r\n"
+	if r := c.transaction("carol@remote.example", []string{"alice@local.test"}, forged); !strings.HasPrefix(r, "554 5.6.0") {
+		t.Fatal(r)
+	}
+	if n := e.count(e.alice, storage.RoleInbox); n != 0 {
+		t.Errorf("%d stored", n)
+	}
+}
+
 func TestBDAT(t *testing.T) {
 	e := newEnv(t, Config{MaxMessageSize: 1000}, Options{})
 	c := e.dial("mx")

@@ -282,8 +282,9 @@ func (c *conn) cmdData(arg string) error {
 }
 
 var (
-	errBareLF = reply(554, "5.6.0", "bare CR or LF in message refused: lines must end with CRLF (RFC 5321 §2.3.8; SMTP smuggling)")
-	errTooBig = reply(552, "5.3.4", "message too big")
+	errLeadingFold = reply(554, "5.6.0", "message starts with a folded continuation line, not a header field (RFC 5322 §2.2)")
+	errBareLF      = reply(554, "5.6.0", "bare CR or LF in message refused: lines must end with CRLF (RFC 5321 §2.3.8; SMTP smuggling)")
+	errTooBig      = reply(552, "5.3.4", "message too big")
 )
 
 // readData reads the message of a DATA command up to the end-of-data line
