@@ -1,0 +1,244 @@
+// Command benchindex measures the indexer and search (make bench-index):
+// indexing throughput with Bleve and OpenSearch, delivery-to-searchable lag
+// with OpenSearch, and SEARCH TEXT latency on a large mailbox.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stoa-mail/stoa/indexer"
+	"github.com/stoa-mail/stoa/indexer/bleve"
+	"github.com/stoa-mail/stoa/indexer/opensearch"
+	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/embedded"
+)
+
+var (
+	n        = flag.Int("n", 100000, "messages in the mailbox")
+	queries  = flag.Int("queries", 500, "SEARCH TEXT queries per back end")
+	lagN     = flag.Int("lag", 100, "deliveries measured for lag")
+	osURL    = flag.String("opensearch", os.Getenv("STOA_TEST_OPENSEARCH"), "OpenSearch URL (empty: skip OpenSearch)")
+	backends = flag.String("backends", "bleve,opensearch", "back ends to measure")
+	dir      = flag.String("dir", "", "work directory (default: a temporary one, removed)")
+	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the indexing runs")
+)
+
+var ctx = context.Background()
+
+func main() {
+	flag.Parse()
+	slog.SetLogLoggerLevel(slog.LevelWarn)
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "benchindex")
+		check(err)
+		defer os.RemoveAll(d)
+		work = d
+	}
+	eng, err := embedded.Open(filepath.Join(work, "db"), embedded.Options{NoSync: true})
+	check(err)
+	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+	defer st.Close()
+	acct, err := st.AddAccount(ctx, "bench@example.test", "", storage.AccountOptions{})
+	check(err)
+	inbox, err := st.MailboxByName(ctx, acct.ID, "INBOX")
+	check(err)
+
+	voc := vocabulary(20000)
+	r := rand.New(rand.NewSource(1))
+	zipf := rand.NewZipf(r, 1.1, 1, uint64(len(voc)-1))
+	t0 := time.Now()
+	for i := 0; i < *n; i++ {
+		_, err := st.Append(ctx, acct.ID, inbox.ID, message(r, zipf, voc, i), nil, time.Time{})
+		check(err)
+		if i%10000 == 9999 {
+			fmt.Fprintf(os.Stderr, "generated %d messages (%.0f/s)\n", i+1, float64(i+1)/time.Since(t0).Seconds())
+		}
+	}
+	fmt.Printf("mailbox: %d generated messages in %v\n", *n, time.Since(t0).Round(time.Millisecond))
+
+	for _, name := range strings.Split(*backends, ",") {
+		var b indexer.Backend
+		var os_ *opensearch.Index
+		switch name {
+		case "bleve":
+			x, err := bleve.Open(filepath.Join(work, "index"))
+			check(err)
+			b = x
+		case "opensearch":
+			if *osURL == "" {
+				fmt.Println("opensearch: skipped (no -opensearch / STOA_TEST_OPENSEARCH)")
+				continue
+			}
+			prefix := fmt.Sprintf("stoabench%d", time.Now().Unix())
+			x, err := opensearch.Open(ctx, opensearch.Config{URLs: []string{*osURL}, Prefix: prefix, FlushInterval: 200 * time.Millisecond})
+			check(err)
+			os_, b = x, x
+			defer os_.DeleteTemplate(ctx)
+			defer os_.DeleteIndex(ctx, opensearch.Config{Prefix: prefix}.Generation(1))
+		default:
+			continue
+		}
+		ix := &indexer.Indexer{Store: st, Backend: b, BatchSize: 500}
+		if *cpuprof != "" {
+			f, err := os.Create(*cpuprof + "." + name)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+		}
+		t, c := time.Now(), cpuTime()
+		check(ix.Sync(ctx, acct.ID))
+		d, cd := time.Since(t), cpuTime()-c
+		if *cpuprof != "" {
+			pprof.StopCPUProfile()
+		}
+		fmt.Printf("%s: indexed %d messages in %v: %.0f docs/s wall; this process used %v CPU (%.0f docs per CPU-second)\n",
+			name, *n, d.Round(time.Millisecond), float64(*n)/d.Seconds(), cd.Round(time.Millisecond), float64(*n)/cd.Seconds())
+		if os_ != nil {
+			check(os_.Refresh(ctx))
+		}
+		se := &indexer.Searcher{Store: st, Backend: b}
+		qr := rand.New(rand.NewSource(2))
+		qz := rand.NewZipf(qr, 1.1, 1, uint64(len(voc)-1))
+		for _, mode := range []string{"words as frequent as in the mail (Zipf)", "uniformly chosen vocabulary words"} {
+			var lat []time.Duration
+			hits := 0
+			for i := 0; i < *queries; i++ {
+				w := voc[qz.Uint64()]
+				if mode[0] == 'u' {
+					w = voc[qr.Intn(len(voc))]
+				}
+				t := time.Now()
+				uids, err := se.Search(ctx, acct.ID, inbox.ID, indexer.Text(w))
+				check(err)
+				lat = append(lat, time.Since(t))
+				hits += len(uids)
+			}
+			fmt.Printf("%s: SEARCH TEXT on %d messages, %s: p50 %v p99 %v (%d queries, mean %d hits)\n", name, *n, mode,
+				pct(lat, 50).Round(time.Microsecond), pct(lat, 99).Round(time.Microsecond), *queries, hits / *queries)
+		}
+		if name == "opensearch" {
+			lag(st, acct.ID, inbox.ID, b)
+		}
+		check(b.Close())
+	}
+}
+
+// lag runs the indexer loop and measures delivery → found by the index
+// alone (no in-process matching), one delivery every 50 ms.
+func lag(st *storage.Store, acct string, mb uint32, b indexer.Backend) {
+	ix := &indexer.Indexer{Store: st, Backend: b, Watch: true, PollInterval: time.Second}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go ix.Run(rctx)
+	time.Sleep(time.Second)
+	type probe struct {
+		word string
+		at   time.Time
+	}
+	probes := make(chan probe, *lagN)
+	res := make(chan time.Duration, *lagN)
+	go func() {
+		for p := range probes {
+			for {
+				uids, _, err := b.Search(ctx, acct, mb, indexer.Text(p.word))
+				check(err)
+				if len(uids) > 0 {
+					res <- time.Since(p.at)
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		close(res)
+	}()
+	for i := 0; i < *lagN; i++ {
+		w := fmt.Sprintf("lagprobe%dx%d", i, time.Now().UnixNano())
+		raw := fmt.Sprintf("From: lag@example.test\r\nSubject: probe %d\r\n\r\n%s\r\n", i, w)
+		at := time.Now()
+		_, err := st.Append(ctx, acct, mb, []byte(raw), nil, time.Time{})
+		check(err)
+		probes <- probe{w, at}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(probes)
+	var lat []time.Duration
+	for d := range res {
+		lat = append(lat, d)
+	}
+	fmt.Printf("opensearch: delivery → searchable lag (refresh_interval 1s, flush 200ms): p50 %v p99 %v max %v (%d deliveries)\n",
+		pct(lat, 50).Round(time.Millisecond), pct(lat, 99).Round(time.Millisecond), pct(lat, 100).Round(time.Millisecond), len(lat))
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(i-1, len(s)-1))]
+}
+
+// vocabulary makes pronounceable words, some with diacritics.
+func vocabulary(n int) []string {
+	r := rand.New(rand.NewSource(3))
+	cons := []string{"b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "st"}
+	vow := []string{"a", "e", "i", "o", "u", "é", "ü", "ö", "y"}
+	seen := map[string]bool{}
+	var out []string
+	for len(out) < n {
+		var b strings.Builder
+		for k := 2 + r.Intn(3); k > 0; k-- {
+			b.WriteString(cons[r.Intn(len(cons))])
+			b.WriteString(vow[r.Intn(len(vow))])
+		}
+		if w := b.String(); !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func message(r *rand.Rand, z *rand.Zipf, voc []string, i int) []byte {
+	words := func(k int) string {
+		ws := make([]string, k)
+		for j := range ws {
+			ws[j] = voc[z.Uint64()]
+		}
+		return strings.Join(ws, " ")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s <%s@example.com>\r\nTo: bench@example.test\r\nSubject: %s\r\n", words(2), voc[r.Intn(len(voc))], words(5))
+	fmt.Fprintf(&b, "Message-ID: <m%d@bench.example>\r\nDate: Mon, 2 Jan 2026 15:04:05 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i)
+	for l := 0; l < 5+r.Intn(20); l++ {
+		b.WriteString(words(12))
+		b.WriteString("\r\n")
+	}
+	return []byte(b.String())
+}
+
+// cpuTime is this process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchindex:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,517 @@
+// Package indexer keeps a full-text index of every account's mail from the
+// store's change log and answers IMAP SEARCH text keys (DESIGN §3, ADR 0008).
+//
+// The index is a projection: each account's change records are applied in
+// order, and the last applied Seq (MODSEQ) is kept as a checkpoint inside
+// the index itself, written after the documents it covers. A crash replays
+// from the checkpoint; applying a change twice is harmless because every
+// document is rebuilt from the store's current state and written with that
+// state's MODSEQ as its version. Back ends live in indexer/bleve (embedded)
+// and indexer/opensearch.
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stoa-mail/stoa/storage"
+)
+
+// Delete removes one document unless it has a newer version.
+type Delete struct {
+	ID      string
+	Version uint64
+}
+
+// Batch is what one Apply writes for one account.
+type Batch struct {
+	Docs            []*Doc   // upserts; version = Doc.ModSeq
+	Deletes         []Delete // version = the expunge's Seq
+	DeleteMailboxes []uint32 // every document of these mailboxes
+	Checkpoint      uint64   // written after the rest; 0 leaves it
+}
+
+// Backend is a search engine holding the documents.
+type Backend interface {
+	// Apply writes b for account. The checkpoint becomes visible no
+	// earlier than the documents before it.
+	Apply(ctx context.Context, account string, b *Batch) error
+	// Checkpoint returns the account's last applied Seq (0: none).
+	Checkpoint(ctx context.Context, account string) (uint64, error)
+	// Checkpoints returns every account that has a checkpoint.
+	Checkpoints(ctx context.Context) (map[string]uint64, error)
+	// DocIDs calls fn with the id of every email document of account.
+	DocIDs(ctx context.Context, account string, fn func(id string) error) error
+	// DropAccount removes every document and the checkpoint of account.
+	DropAccount(ctx context.Context, account string) error
+	// Search returns the UIDs of mailbox matching q, and the checkpoint the
+	// result reflects at least (documents may be newer, never older).
+	Search(ctx context.Context, account string, mailbox uint32, q Query) (uids []uint32, checkpoint uint64, err error)
+	Close() error
+}
+
+// Indexer applies change records to a Backend.
+type Indexer struct {
+	Store   *storage.Store
+	Backend Backend
+	Log     *slog.Logger
+	// BatchSize is the number of change records per Apply (default 500).
+	BatchSize int
+	// PollInterval is how often every account's MODSEQ is compared with
+	// its checkpoint, to find changes made by other processes (default 2s).
+	PollInterval time.Duration
+	// Watch subscribes to Store.Watch for in-process changes (stoa serve).
+	Watch bool
+	// Workers index that many accounts at once (default 2).
+	Workers int
+	// OnApplied, if set, is called after each Apply (metrics, tests).
+	OnApplied func(account string, checkpoint uint64, docs int)
+
+	locks sync.Map // account → *sync.Mutex: one writer per account in this process
+}
+
+func (ix *Indexer) lock(account string) func() {
+	m, _ := ix.locks.LoadOrStore(account, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (ix *Indexer) log() *slog.Logger {
+	if ix.Log != nil {
+		return ix.Log
+	}
+	return slog.Default()
+}
+
+func (ix *Indexer) batchSize() int {
+	if ix.BatchSize > 0 {
+		return ix.BatchSize
+	}
+	return 500
+}
+
+// Sync applies every change of account after its checkpoint.
+func (ix *Indexer) Sync(ctx context.Context, account string) error {
+	defer ix.lock(account)()
+	cp, err := ix.Backend.Checkpoint(ctx, account)
+	if err != nil {
+		return err
+	}
+	for {
+		cs, err := ix.Store.Changes(ctx, account, cp, ix.batchSize())
+		if errors.Is(err, storage.ErrChangesTruncated) {
+			ix.log().Warn("index: change log no longer reaches the checkpoint; rebuilding account", "account", account, "checkpoint", cp)
+			return ix.rebuild(ctx, account, nil)
+		}
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return nil
+		}
+		if len(cs) == ix.batchSize() {
+			cs, err = ix.wholeSeqs(ctx, account, cp, cs)
+			if err != nil {
+				return err
+			}
+		}
+		b, err := ix.build(ctx, account, cs)
+		if err != nil {
+			return err
+		}
+		b.Checkpoint = cs[len(cs)-1].Seq
+		if err := ix.Backend.Apply(ctx, account, b); err != nil {
+			return err
+		}
+		if ix.OnApplied != nil {
+			ix.OnApplied(account, b.Checkpoint, len(b.Docs))
+		}
+		cp = b.Checkpoint
+	}
+}
+
+// wholeSeqs drops the last Seq of a full page (its parts may continue on
+// the next page), or reads all parts of it when the page holds nothing else.
+func (ix *Indexer) wholeSeqs(ctx context.Context, account string, cp uint64, cs []storage.Change) ([]storage.Change, error) {
+	last := cs[len(cs)-1].Seq
+	i := len(cs)
+	for i > 0 && cs[i-1].Seq == last {
+		i--
+	}
+	if i > 0 {
+		return cs[:i], nil
+	}
+	var out []storage.Change
+	for {
+		more, err := ix.Store.Changes(ctx, account, cp, len(out)+2*ix.batchSize())
+		if err != nil {
+			return nil, err
+		}
+		out = out[:0]
+		for _, c := range more {
+			if c.Seq == last {
+				out = append(out, c)
+			}
+		}
+		if len(more) == 0 || more[len(more)-1].Seq != last {
+			return out, nil
+		}
+	}
+}
+
+type mbuid struct{ mb, uid uint32 }
+
+// build turns change records into a Batch from the store's current state.
+func (ix *Indexer) build(ctx context.Context, account string, cs []storage.Change) (*Batch, error) {
+	up := map[mbuid]bool{}    // true: upsert
+	del := map[mbuid]uint64{} // version
+	var order []mbuid
+	b := &Batch{}
+	for _, c := range cs {
+		switch c.Kind {
+		case storage.ChangeEmailAdd, storage.ChangeEmailFlags:
+			for _, u := range c.UIDs {
+				k := mbuid{c.Mailbox, u}
+				if _, ok := up[k]; !ok {
+					order = append(order, k)
+				}
+				up[k] = true
+				delete(del, k)
+			}
+		case storage.ChangeEmailExpunge:
+			for _, u := range c.UIDs {
+				k := mbuid{c.Mailbox, u}
+				up[k] = false
+				del[k] = c.Seq
+			}
+		case storage.ChangeMailboxDelete:
+			b.DeleteMailboxes = append(b.DeleteMailboxes, c.Mailbox)
+			for k := range up {
+				if k.mb == c.Mailbox {
+					up[k] = false
+				}
+			}
+		}
+	}
+	ld := Loader{Store: ix.Store}
+	for _, k := range order {
+		if !up[k] {
+			continue
+		}
+		es, err := ix.Store.Emails(ctx, account, k.mb, k.uid, k.uid, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 0 {
+			continue // expunged since; a later change deletes it
+		}
+		d, err := ld.Doc(ctx, account, es[0])
+		if errors.Is(err, storage.ErrNotFound) {
+			ix.log().Warn("index: blob missing", "account", account, "mailbox", k.mb, "uid", k.uid)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		b.Docs = append(b.Docs, d)
+	}
+	for k, v := range del {
+		b.Deletes = append(b.Deletes, Delete{ID: DocID(account, k.mb, k.uid), Version: v})
+	}
+	return b, nil
+}
+
+// Progress reports a rebuild's advance: documents done of total.
+type Progress func(done, total int)
+
+// RebuildOptions tune Rebuild.
+type RebuildOptions struct {
+	Rate     float64 // documents per second; 0: unlimited
+	Progress Progress
+}
+
+// Rebuild drops and re-creates the documents of account from the store.
+func (ix *Indexer) Rebuild(ctx context.Context, account string, o *RebuildOptions) error {
+	defer ix.lock(account)()
+	return ix.rebuild(ctx, account, o)
+}
+
+func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOptions) error {
+	if o == nil {
+		o = &RebuildOptions{}
+	}
+	st, err := ix.Store.State(ctx, account)
+	if err != nil {
+		return err
+	}
+	boxes, err := ix.Store.Mailboxes(ctx, account)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, m := range boxes {
+		total += int(m.Messages)
+	}
+	current := map[string]bool{}
+	ld := Loader{Store: ix.Store}
+	done := 0
+	start := time.Now()
+	for _, m := range boxes {
+		from := uint32(1)
+		for {
+			page, err := ix.Store.Emails(ctx, account, m.ID, from, ^uint32(0), ix.batchSize())
+			if err != nil {
+				return err
+			}
+			b := &Batch{}
+			for _, e := range page {
+				current[DocID(account, e.Mailbox, e.UID)] = true
+				d, err := ld.Doc(ctx, account, e)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				b.Docs = append(b.Docs, d)
+			}
+			if err := ix.Backend.Apply(ctx, account, b); err != nil {
+				return err
+			}
+			done += len(page)
+			if o.Progress != nil {
+				o.Progress(done, total)
+			}
+			if o.Rate > 0 { // throttle to o.Rate docs/s on average
+				want := time.Duration(float64(done) / o.Rate * float64(time.Second))
+				if d := want - time.Since(start); d > 0 {
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(d):
+					}
+				}
+			}
+			if len(page) < ix.batchSize() {
+				break
+			}
+			from = page[len(page)-1].UID + 1
+		}
+	}
+	// Documents of memberships that no longer exist go; a delete versioned
+	// st.ModSeq cannot remove a document written after st was read.
+	stale := &Batch{Checkpoint: st.ModSeq}
+	err = ix.Backend.DocIDs(ctx, account, func(id string) error {
+		if !current[id] {
+			stale.Deletes = append(stale.Deletes, Delete{ID: id, Version: st.ModSeq})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Changes after st.ModSeq are applied by the next Sync; documents
+	// written above may already reflect some of them (versions keep them).
+	return ix.Backend.Apply(ctx, account, stale)
+}
+
+// Run indexes until ctx ends: every account with changes after its
+// checkpoint, found by polling and (with Watch) by notification.
+func (ix *Indexer) Run(ctx context.Context) error {
+	poll := ix.PollInterval
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	workers := ix.Workers
+	if workers <= 0 {
+		workers = 2
+	}
+	q := newQueue()
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				acct, ok := q.pop(ctx)
+				if !ok {
+					return
+				}
+				if err := ix.Sync(ctx, acct); err != nil && ctx.Err() == nil {
+					ix.log().Error("index: sync failed; will retry", "account", acct, "err", err)
+				}
+				q.done(acct)
+			}
+		}()
+	}
+	watched := map[string]func(){}
+	defer func() {
+		for _, c := range watched {
+			c()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if err := ix.pollOnce(ctx, q, watched); err != nil && ctx.Err() == nil {
+			ix.log().Error("index: poll failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (ix *Indexer) pollOnce(ctx context.Context, q *queue, watched map[string]func()) error {
+	// Checkpoints first: an account created in between is then live.
+	cps, err := ix.Backend.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	accts, err := ix.Store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, a := range accts {
+		live[a.ID] = true
+		if ix.Watch {
+			if _, ok := watched[a.ID]; !ok {
+				ch, cancel := ix.Store.Watch(a.ID)
+				stop := make(chan struct{})
+				watched[a.ID] = func() { cancel(); close(stop) }
+				go func(id string) {
+					for {
+						select {
+						case <-ch:
+							q.push(id)
+						case <-stop:
+							return
+						case <-ctx.Done():
+							return
+						}
+					}
+				}(a.ID)
+			}
+		}
+		st, err := ix.Store.State(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if st.ModSeq > cps[a.ID] {
+			q.push(a.ID)
+		}
+	}
+	for id, c := range watched {
+		if !live[id] {
+			c()
+			delete(watched, id)
+		}
+	}
+	return ix.dropDeleted(ctx, cps, live)
+}
+
+// DropDeleted removes the documents of accounts that no longer exist.
+func (ix *Indexer) DropDeleted(ctx context.Context) error {
+	cps, err := ix.Backend.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	accts, err := ix.Store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, a := range accts {
+		live[a.ID] = true
+	}
+	return ix.dropDeleted(ctx, cps, live)
+}
+
+func (ix *Indexer) dropDeleted(ctx context.Context, cps map[string]uint64, live map[string]bool) error {
+	for id := range cps {
+		if !live[id] {
+			ix.log().Info("index: account deleted; dropping its documents", "account", id)
+			if err := ix.Backend.DropAccount(ctx, id); err != nil {
+				return fmt.Errorf("drop %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// queue hands accounts to workers, each account to one worker at a time;
+// an account pushed while being indexed runs again afterwards.
+type queue struct {
+	mu      sync.Mutex
+	pending []string
+	queued  map[string]bool
+	running map[string]bool
+	again   map[string]bool
+	wake    chan struct{}
+}
+
+func newQueue() *queue {
+	return &queue{queued: map[string]bool{}, running: map[string]bool{}, again: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (q *queue) push(a string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running[a] {
+		q.again[a] = true
+		return
+	}
+	if !q.queued[a] {
+		q.queued[a] = true
+		q.pending = append(q.pending, a)
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (q *queue) pop(ctx context.Context) (string, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.pending) > 0 {
+			a := q.pending[0]
+			q.pending = q.pending[1:]
+			delete(q.queued, a)
+			q.running[a] = true
+			more := len(q.pending) > 0
+			q.mu.Unlock()
+			if more {
+				select {
+				case q.wake <- struct{}{}:
+				default:
+				}
+			}
+			return a, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-q.wake:
+		}
+	}
+}
+
+func (q *queue) done(a string) {
+	q.mu.Lock()
+	delete(q.running, a)
+	again := q.again[a]
+	delete(q.again, a)
+	q.mu.Unlock()
+	if again {
+		q.push(a)
+	}
+}

@@ -1,0 +1,122 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"github.com/stoa-mail/stoa/storage"
+)
+
+// Searcher answers searches from a Backend plus the changes it has not
+// applied yet, so mail delivered a moment ago is found (DESIGN §3).
+type Searcher struct {
+	Store   *storage.Store
+	Backend Backend
+	// MaxPending bounds the unindexed messages matched in process
+	// (default 2000); beyond it Search returns ErrIndexBehind.
+	MaxPending int
+}
+
+// ErrIndexBehind means the index lags too far to answer quickly: the
+// caller scans the mailbox itself (IMAP: Searcher ok=false).
+var ErrIndexBehind = errors.New("indexer: index too far behind; scan instead")
+
+// Search returns, in ascending order, the UIDs of the messages in mailbox
+// of account that match q (IMAP SEARCH text keys, RFC 9051 §6.4.4, with
+// the word semantics of ADR 0008). The account and mailbox are filters the
+// server adds to every query; nothing in q can widen them. Messages the
+// indexer has not reached yet are matched in process.
+func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q Query) ([]uint32, error) {
+	uids, cp, err := s.Backend.Search(ctx, account, mailbox, q)
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		set[u] = true
+	}
+	// uid → blob of memberships added after the checkpoint.
+	added := map[uint32]bool{}
+	since := cp
+	for {
+		cs, err := s.Store.Changes(ctx, account, since, 1000)
+		if errors.Is(err, storage.ErrChangesTruncated) {
+			return nil, ErrIndexBehind
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.Mailbox != mailbox {
+				continue
+			}
+			switch c.Kind {
+			case storage.ChangeEmailAdd:
+				for _, u := range c.UIDs {
+					added[u] = true
+				}
+			case storage.ChangeEmailExpunge:
+				for _, u := range c.UIDs {
+					delete(set, u)
+					delete(added, u)
+				}
+			case storage.ChangeMailboxDelete:
+				clear(set)
+				clear(added)
+			}
+		}
+		if len(cs) < 1000 {
+			break
+		}
+		since = cs[len(cs)-1].Seq
+		// Records of one Seq may straddle pages; re-reading from the
+		// last Seq is harmless since applying them twice is idempotent.
+		since--
+		if since < cp {
+			since = cp
+		}
+		if cs[0].Seq == cs[len(cs)-1].Seq { // one huge Seq: move on
+			since = cs[0].Seq
+		}
+	}
+	maxp := s.MaxPending
+	if maxp <= 0 {
+		maxp = 2000
+	}
+	if len(added) > maxp {
+		return nil, ErrIndexBehind
+	}
+	if len(added) > 0 {
+		ld := Loader{Store: s.Store}
+		for u := range added {
+			if set[u] {
+				continue
+			}
+			es, err := s.Store.Emails(ctx, account, mailbox, u, u, 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(es) == 0 {
+				continue
+			}
+			d, err := ld.Doc(ctx, account, es[0])
+			if err != nil {
+				return nil, err
+			}
+			if Match(d, q) {
+				set[u] = true
+			}
+		}
+	}
+	return sortedUIDs(set), nil
+}
+
+func sortedUIDs(set map[uint32]bool) []uint32 {
+	out := make([]uint32, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
