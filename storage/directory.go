@@ -116,6 +116,9 @@ func (s *Store) AddAccount(ctx context.Context, login, password string, o Accoun
 	}
 	if err := s.eng.ClaimAddress(ctx, login, a.ID); err != nil {
 		_ = s.eng.DeleteAccount(ctx, a.ID)
+		if errors.Is(err, ErrExists) {
+			return Account{}, fmt.Errorf("address %s is already taken: %w", login, err)
+		}
 		return Account{}, err
 	}
 	for _, b := range s.cfg.DefaultBoxes {
@@ -189,6 +192,9 @@ func (s *Store) AddAlias(ctx context.Context, id, addr string) error {
 		return err
 	}
 	if err := s.eng.ClaimAddress(ctx, addr, id); err != nil {
+		if errors.Is(err, ErrExists) {
+			return fmt.Errorf("address %s is already taken: %w", addr, err)
+		}
 		return err
 	}
 	for _, x := range a.Aliases {

@@ -35,6 +35,7 @@ func splitFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func account(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("account", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
 	pw := fs.String("password", "", "password (or set STOA_PASSWORD)")
 	quota := fs.Int64("quota-bytes", 0, "storage quota in bytes (0: none)")
 	quotaMsgs := fs.Int64("quota-messages", 0, "message quota (0: none)")

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,12 @@ var engineOpeners = map[string]func(ctx context.Context, cfg config.Config) (sto
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		return embedded.Open(dir, embedded.Options{NoSync: cfg.Storage.NoSync})
+		e, err := embedded.Open(dir, embedded.Options{NoSync: cfg.Storage.NoSync})
+		if err != nil && strings.Contains(err.Error(), "resource temporarily unavailable") {
+			return nil, fmt.Errorf("the data folder %s is in use by another running stoa (the embedded engine allows one process; administration commands reach a running server through %s)",
+				cfg.Server.DataDir, filepath.Join(cfg.Server.DataDir, "stoa.sock"))
+		}
+		return e, err
 	},
 }
 
@@ -195,7 +201,7 @@ func sortedRoles(cfg config.Config) ([]Role, error) {
 	for _, n := range cfg.Server.Roles {
 		r, ok := roles[n]
 		if !ok {
-			slog.Warn("role not built into this binary yet; skipped", "role", n)
+			slog.Info("role not available in this version yet; skipped", "role", n)
 			continue
 		}
 		out = append(out, r)

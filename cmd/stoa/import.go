@@ -25,6 +25,7 @@ func init() {
 
 func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
 	acct := fs.String("account", "", "account address (required)")
 	mbox := fs.String("mailbox", "INBOX", "target mailbox for an mbox file")
 	workers := fs.Int("workers", 8, "parallel deliveries")
@@ -32,6 +33,9 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	pos, err := splitFlags(fs, args)
 	if err != nil {
 		return err
+	}
+	if _, inServer := ctx.Value(storeKey).(*storage.Store); inServer {
+		*quiet = true // forwarded from the CLI: no progress bar in the server's log
 	}
 	if *acct == "" || len(pos) != 1 {
 		return fmt.Errorf("usage: stoa import --account ADDRESS [--mailbox NAME] PATH")

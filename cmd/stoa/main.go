@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// administration commands to a running server when there is one.
 	if remotable[cmd.name] && cfg.Storage.Engine == "embedded" {
 		err := runRemote(cfg, cmd.name, cmdArgs, stdout)
-		if err == nil {
+		if err == nil || err.Error() == flag.ErrHelp.Error() {
 			return 0
 		}
 		if !errors.Is(err, errNoServer) {
@@ -104,7 +104,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx = context.WithValue(ctx, outKey, stdout)
-	if err := cmd.run(ctx, cfg, cmdArgs); err != nil {
+	if err := cmd.run(ctx, cfg, cmdArgs); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 		return 1
 	}

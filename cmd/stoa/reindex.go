@@ -23,6 +23,7 @@ func init() {
 
 func reindex(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
 	acct := fs.String("account", "", "only this account (address or id)")
 	rate := fs.Float64("rate", 0, "documents per second at most (0: unlimited)")
 	keepOld := fs.Bool("keep-old", false, "OpenSearch: keep the previous index generation after the swap")

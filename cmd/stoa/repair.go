@@ -16,6 +16,7 @@ func init() {
 
 func repair(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
 	acct := fs.String("account", "", "only this account (address)")
 	fix := fs.Bool("fix", true, "correct what is wrong (false: report only)")
 	if _, err := splitFlags(fs, args); err != nil {
@@ -66,6 +67,7 @@ func migrate(ctx context.Context, cfg config.Config, args []string) error {
 
 func gc(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
 	grace := fs.Duration("grace", 24*60*60*1e9, "only blobs last written before this long ago")
 	if _, err := splitFlags(fs, args); err != nil {
 		return err

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 
 	"github.com/stoa-mail/stoa/frontend/imap"
+	"github.com/stoa-mail/stoa/indexer"
 )
 
 func init() {
@@ -35,6 +37,9 @@ func startIMAP(ctx context.Context, a *App) error {
 		MaxAuthFailures:   c.MaxAuthFailures,
 		AuthFailureDelay:  c.AuthFailureDelay.Duration,
 	}, a.Log, a.Registry)
+	if a.Cfg.Index.Backend != "none" {
+		srv.Searcher = imapSearch{a}
+	}
 	for _, l := range []struct {
 		addr, what string
 		tls        bool
@@ -52,4 +57,43 @@ func startIMAP(ctx context.Context, a *App) error {
 	}
 	a.OnClose(srv.Close)
 	return nil
+}
+
+// imapSearch answers IMAP SEARCH text keys from the full-text index (ADR
+// 0008: word semantics), which also matches mail the indexer has not seen
+// yet. When the index is too far behind it declines and the IMAP server
+// scans the messages instead.
+type imapSearch struct{ a *App }
+
+func (s imapSearch) Search(ctx context.Context, acct string, mb uint32, q imap.TextQuery) ([]uint32, bool, error) {
+	se, err := Searcher(ctx, s.a)
+	if se == nil || err != nil {
+		return nil, false, err
+	}
+	var iq indexer.Query
+	switch q.Field {
+	case "TEXT":
+		iq = indexer.Text(q.Value)
+	case "BODY":
+		iq = indexer.Body(q.Value)
+	case "SUBJECT":
+		iq = indexer.Subject(q.Value)
+	case "FROM":
+		iq = indexer.From(q.Value)
+	case "TO":
+		iq = indexer.To(q.Value)
+	case "CC":
+		iq = indexer.Cc(q.Value)
+	case "BCC":
+		iq = indexer.Bcc(q.Value)
+	case "HEADER":
+		iq = indexer.Header(q.Header, q.Value)
+	default:
+		return nil, false, nil
+	}
+	uids, err := se.Search(ctx, acct, mb, iq)
+	if errors.Is(err, indexer.ErrIndexBehind) {
+		return nil, false, nil
+	}
+	return uids, err == nil, err
 }
