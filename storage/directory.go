@@ -230,6 +230,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 			}
 		}
 	}
+	s.acctCache.Delete(id)
 	if err := s.eng.DropAccountData(ctx, id); err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]Delivered, error) {
 }
 
 func (s *Store) deliverAccount(ctx context.Context, acct string, idx []int, d Delivery, blobID string, meta *mailmeta.Meta, res []Delivered) {
-	a, err := s.eng.GetAccount(ctx, acct)
+	a, err := s.quotaAccount(ctx, acct)
 	if err != nil {
 		for _, i := range idx {
 			res[i] = Delivered{Account: acct, Err: err}
@@ -368,16 +368,14 @@ func (s *Store) assignThread(t *txn, meta *mailmeta.Meta) (uint64, error) {
 		t.state.NextThreadID++
 		th = t.state.NextThreadID
 	}
+	// The latest message with a Message-ID or base subject names its
+	// thread: a blind put saves two lookups per delivery.
 	v := strconv.FormatUint(th, 10)
 	if meta.MessageID != "" {
-		if _, ok, _ := t.get(threadPrefix + meta.MessageID); !ok {
-			t.put(threadPrefix+meta.MessageID, v)
-		}
+		t.put(threadPrefix+meta.MessageID, v)
 	}
 	if subjKey != "" && len(subjKey) < 400 {
-		if _, ok, _ := t.get(subjKey); !ok {
-			t.put(subjKey, v)
-		}
+		t.put(subjKey, v)
 	}
 	return th, nil
 }
@@ -823,4 +821,30 @@ func (s *Store) CollectGarbage(ctx context.Context, grace time.Duration) (int, e
 		return s.eng.DeleteBlob(ctx, id)
 	})
 	return n, err
+}
+
+// quotaTTL bounds how long a delivery may use a cached account record for
+// its quota limits (the usage itself is always exact, from the state row).
+const quotaTTL = 5 * time.Second
+
+type cachedAccount struct {
+	a  Account
+	at time.Time
+}
+
+// quotaAccount returns the account record for quota checks, from a
+// short-lived cache: deliveries to one account need not read it each time.
+func (s *Store) quotaAccount(ctx context.Context, id string) (Account, error) {
+	if v, ok := s.acctCache.Load(id); ok {
+		c := v.(cachedAccount)
+		if time.Since(c.at) < quotaTTL {
+			return c.a, nil
+		}
+	}
+	a, err := s.eng.GetAccount(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	s.acctCache.Store(id, cachedAccount{a, time.Now()})
+	return a, nil
 }

@@ -76,8 +76,9 @@ type Store struct {
 	eng Engine
 	cfg Config
 
-	mu       sync.Mutex
-	watchers map[string]map[chan struct{}]struct{}
+	mu        sync.Mutex
+	watchers  map[string]map[chan struct{}]struct{}
+	acctCache sync.Map // account id → cachedAccount (quota limits)
 }
 
 // New returns a Store over eng.
