@@ -48,8 +48,9 @@ type Backend interface {
 	DocIDs(ctx context.Context, account string, fn func(id string) error) error
 	// DropAccount removes every document and the checkpoint of account.
 	DropAccount(ctx context.Context, account string) error
-	// Search returns the UIDs of mailbox matching q, and the checkpoint the
-	// result reflects at least (documents may be newer, never older).
+	// Search returns the UIDs of mailbox matching q in ascending order, and
+	// the checkpoint the result reflects at least (documents may be newer,
+	// never older).
 	Search(ctx context.Context, account string, mailbox uint32, q Query) (uids []uint32, checkpoint uint64, err error)
 	Close() error
 }

@@ -3,7 +3,7 @@ package indexer
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 
 	"github.com/stoa-mail/stoa/storage"
 )
@@ -32,12 +32,11 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 	if err != nil {
 		return nil, err
 	}
-	set := make(map[uint32]bool, len(uids))
-	for _, u := range uids {
-		set[u] = true
-	}
-	// uid → blob of memberships added after the checkpoint.
+	// Changes after the checkpoint: UIDs added since (to match here) and
+	// UIDs expunged since (to drop from the index's answer).
 	added := map[uint32]bool{}
+	removed := map[uint32]bool{}
+	cleared := false
 	since := cp
 	for {
 		cs, err := s.Store.Changes(ctx, account, since, 1000)
@@ -58,11 +57,11 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 				}
 			case storage.ChangeEmailExpunge:
 				for _, u := range c.UIDs {
-					delete(set, u)
+					removed[u] = true
 					delete(added, u)
 				}
 			case storage.ChangeMailboxDelete:
-				clear(set)
+				cleared = true
 				clear(added)
 			}
 		}
@@ -87,36 +86,42 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 	if len(added) > maxp {
 		return nil, ErrIndexBehind
 	}
-	if len(added) > 0 {
-		ld := Loader{Store: s.Store}
-		for u := range added {
-			if set[u] {
-				continue
-			}
-			es, err := s.Store.Emails(ctx, account, mailbox, u, u, 1)
-			if err != nil {
-				return nil, err
-			}
-			if len(es) == 0 {
-				continue
-			}
-			d, err := ld.Doc(ctx, account, es[0])
-			if err != nil {
-				return nil, err
-			}
-			if Match(d, q) {
-				set[u] = true
-			}
+	if cleared {
+		uids = nil
+	}
+	if len(removed) > 0 {
+		uids = slices.DeleteFunc(uids, func(u uint32) bool { return removed[u] })
+	}
+	if !slices.IsSorted(uids) { // the Backend contract says sorted; be sure
+		slices.Sort(uids)
+	}
+	if len(added) == 0 {
+		return uids, nil
+	}
+	ld := Loader{Store: s.Store}
+	var extra []uint32
+	for u := range added {
+		if _, found := slices.BinarySearch(uids, u); found {
+			continue
+		}
+		es, err := s.Store.Emails(ctx, account, mailbox, u, u, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 0 {
+			continue
+		}
+		d, err := ld.Doc(ctx, account, es[0])
+		if err != nil {
+			return nil, err
+		}
+		if Match(d, q) {
+			extra = append(extra, u)
 		}
 	}
-	return sortedUIDs(set), nil
-}
-
-func sortedUIDs(set map[uint32]bool) []uint32 {
-	out := make([]uint32, 0, len(set))
-	for u := range set {
-		out = append(out, u)
+	if len(extra) > 0 {
+		uids = append(uids, extra...)
+		slices.Sort(uids)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return uids, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/blevesearch/bleve/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/registry"
+	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/stoa-mail/stoa/indexer"
@@ -320,35 +322,60 @@ func (x *Index) DropAccount(ctx context.Context, account string) error {
 	return x.idx.Batch(bt)
 }
 
-// Search runs q filtered by account and mailbox.
-func (x *Index) Search(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
-	cp, err := x.Checkpoint(ctx, account) // read before searching: results are at least this new
+// Search runs q filtered by account and mailbox. It walks the matching
+// postings itself instead of going through a top-N collector: IMAP SEARCH
+// wants every hit, unscored and unsorted, and a frequent word matches
+// tens of thousands of messages (ADR 0008).
+func (x *Index) Search(ctx context.Context, account string, mailbox uint32, q indexer.Query) (uids []uint32, cp uint64, err error) {
+	cp, err = x.Checkpoint(ctx, account) // read before searching: results are at least this new
 	if err != nil {
 		return nil, 0, err
 	}
 	full := bleve.NewConjunctionQuery(term("kind", indexer.KindEmail), term("account", account),
 		numEq("mailbox", mailbox), Query(q))
-	var uids []uint32
-	var after []string
-	for {
-		req := bleve.NewSearchRequestOptions(full, 10000, 0, false)
-		req.SortBy([]string{"_id"})
-		req.Score = "none"
-		req.SearchAfter = after
-		res, err := x.idx.SearchInContext(ctx, req)
+	adv, err := x.idx.Advanced()
+	if err != nil {
+		return nil, 0, err
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() {
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	s, err := full.Searcher(ctx, r, x.idx.Mapping(), search.SearcherOptions{Score: "none"})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer s.Close()
+	sctx := &search.SearchContext{DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0), IndexReader: r}
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+		}
+		dm, err := s.Next(sctx)
 		if err != nil {
 			return nil, 0, err
 		}
-		for _, h := range res.Hits {
-			if u, ok := indexer.ParseUID(h.ID); ok {
-				uids = append(uids, u)
-			}
+		if dm == nil {
+			break
 		}
-		if len(res.Hits) < 10000 {
-			return uids, cp, nil
+		id, err := r.ExternalID(dm.IndexInternalID)
+		sctx.DocumentMatchPool.Put(dm)
+		if err != nil {
+			return nil, 0, err
 		}
-		after = []string{res.Hits[len(res.Hits)-1].ID}
+		if u, ok := indexer.ParseUID(id); ok {
+			uids = append(uids, u)
+		}
 	}
+	slices.Sort(uids)
+	return uids, cp, nil
 }
 
 func term(field, v string) query.Query {

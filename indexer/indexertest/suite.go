@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -31,6 +32,88 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, h) })
 	t.Run("AccountIsolation", func(t *testing.T) { testIsolation(t, h) })
 	t.Run("CorpusMatchesBruteForce", func(t *testing.T) { testCorpus(t, h) })
+	t.Run("LargeResults", func(t *testing.T) { LargeResults(t, h) })
+}
+
+// LargeResults writes documents straight to the back end (no store):
+// more hits than one page of results (10,000), UIDs with gaps of every
+// size up to the top of the 32-bit range, two mailboxes and a second
+// account that must never show through.
+func LargeResults(t *testing.T, h Harness) {
+	const n = 12000
+	b := h.Open(t)
+	const acct, other = "large-acct", "large-other"
+	uids := make([]uint32, n)
+	for i := range uids {
+		switch {
+		case i < 9000:
+			uids[i] = uint32(i + 1) // dense
+		case i < n-2:
+			uids[i] = uids[i-1] + 1 + uint32(i*7919%40000) // gaps of 1 to 3 varint bytes
+		case i == n-2:
+			uids[i] = 1 << 31
+		default:
+			uids[i] = 1<<32 - 1 // the largest UID (RFC 9051 §2.3.1.1)
+		}
+	}
+	uid := func(i int) uint32 { return uids[i] }
+	var all, third []uint32
+	for start := 0; start < n; start += 2000 {
+		var bt indexer.Batch
+		for i := start; i < start+2000; i++ {
+			body := "common"
+			if i%3 == 0 {
+				body += " third"
+			}
+			if i == 4242 {
+				body += " rarissimo"
+			}
+			d := &indexer.Doc{Kind: indexer.KindEmail, Account: acct, Mailbox: 1, UID: uid(i), ModSeq: uint64(i + 1), Body: body}
+			bt.Docs = append(bt.Docs, d)
+			all = append(all, d.UID)
+			if i%3 == 0 {
+				third = append(third, d.UID)
+			}
+			if i%20 == 0 { // the same words in another mailbox and another account
+				bt.Docs = append(bt.Docs, &indexer.Doc{Kind: indexer.KindEmail, Account: acct, Mailbox: 2, UID: uint32(i + 1), ModSeq: uint64(i + 1), Body: body})
+			}
+		}
+		bt.Checkpoint = uint64(start + 2000)
+		must(t, b.Apply(ctx, acct, &bt))
+		var ob indexer.Batch
+		for i := start; i < start+2000; i += 20 {
+			ob.Docs = append(ob.Docs, &indexer.Doc{Kind: indexer.KindEmail, Account: other, Mailbox: 1, UID: uint32(n + i + 1), ModSeq: 1, Body: "common third rarissimo"})
+		}
+		ob.Checkpoint = 1
+		must(t, b.Apply(ctx, other, &ob))
+	}
+	if h.Refresh != nil {
+		h.Refresh(t)
+	}
+	check := func(q indexer.Query, want []uint32) {
+		t.Helper()
+		got, cp, err := b.Search(ctx, acct, 1, q)
+		must(t, err)
+		if cp != n {
+			t.Errorf("checkpoint %d, want %d", cp, n)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Search(%+v): %d UIDs, want %d", q, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("Search(%+v): UID #%d is %d, want %d", q, i, got[i], want[i])
+			}
+		}
+	}
+	check(indexer.Text("common"), all)
+	check(indexer.Body("third"), third)
+	check(indexer.Text("rarissimo"), []uint32{uid(4242)})
+	check(indexer.Not(indexer.Text("third")), slices.DeleteFunc(slices.Clone(all), func(u uint32) bool {
+		_, found := slices.BinarySearch(third, u)
+		return found
+	}))
+	check(indexer.Text("absent"), nil)
 }
 
 var ctx = context.Background()

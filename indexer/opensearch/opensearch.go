@@ -9,16 +9,21 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	os "github.com/opensearch-project/opensearch-go/v4"
@@ -45,6 +50,11 @@ type Config struct {
 	// Index, if set, reads and writes this concrete index instead of the
 	// aliases (a rebuild in progress).
 	Index string
+	// NoScripts makes searches page through hits instead of using the
+	// Painless aggregation that returns UID sets compactly (for clusters
+	// without lang-painless or with inline scripts disabled; Search also
+	// falls back by itself when the cluster refuses the script).
+	NoScripts bool
 }
 
 // Names of the template, aliases and generation indices.
@@ -73,6 +83,8 @@ type Index struct {
 	read   string
 	write  string
 	closed sync.Once
+	// noScripts is set once the cluster refused the UID-set script.
+	noScripts atomic.Bool
 }
 
 var _ indexer.Backend = (*Index)(nil)
@@ -94,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Index, error) {
 		return nil, err
 	}
 	x := &Index{cfg: cfg, cl: cl, read: cfg.ReadAlias(), write: cfg.WriteAlias()}
+	x.noScripts.Store(cfg.NoScripts)
 	if cfg.Index != "" {
 		x.read, x.write = cfg.Index, cfg.Index
 	}
@@ -483,10 +496,145 @@ func (x *Index) DropAccount(ctx context.Context, account string) error {
 	return x.Refresh(ctx)
 }
 
-// Search runs q filtered by account and mailbox. The first page also
-// fetches the checkpoint document in the same shard-level snapshot, so the
-// documents returned are at least as new as the checkpoint.
+// Search runs q filtered by account and mailbox. The account's checkpoint
+// document is read by the same request, in the same shard-level snapshot,
+// so the documents matched are at least as new as the checkpoint.
+//
+// IMAP SEARCH wants every matching UID, and a frequent word matches a good
+// part of a mailbox: returning tens of thousands of hits costs seconds in
+// the fetch phase. So the UIDs come back from a Painless scripted_metric
+// aggregation as one delta/varint-encoded string instead (ADR 0008); a
+// cluster that refuses the script is searched by paging through hits.
 func (x *Index) Search(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
+	if !x.noScripts.Load() {
+		uids, cp, err := x.searchAgg(ctx, account, mailbox, q)
+		if !errors.Is(err, errScriptRefused) {
+			return uids, cp, err
+		}
+		x.noScripts.Store(true)
+		slog.Warn("opensearch: the cluster refused the Painless UID-set aggregation; searching by paging through hits (slower for frequent words)", "err", err)
+	}
+	return x.searchHits(ctx, account, mailbox, q)
+}
+
+// scriptLang is the language of uidSetScript (tests change it to make the
+// cluster refuse the script).
+var scriptLang = "painless"
+
+// uidSetScript collects the uid doc values of the matching documents and
+// returns them sorted, as base64 of varint-encoded gaps (LEB128).
+func uidSetScript() map[string]any {
+	return map[string]any{
+		"init_script":    map[string]any{"lang": scriptLang, "source": "state.u = new ArrayList()"},
+		"map_script":     map[string]any{"lang": scriptLang, "source": "state.u.add(doc['uid'].value)"},
+		"combine_script": map[string]any{"lang": scriptLang, "source": combineScript},
+		"reduce_script":  map[string]any{"lang": scriptLang, "source": "return states"},
+	}
+}
+
+const combineScript = `
+List u = state.u;
+Collections.sort(u);
+int len = 0; long prev = 0;
+for (long v : u) {
+  long d = v - prev; prev = v;
+  len++;
+  while (d >= 128) { len++; d = d >>> 7; }
+}
+byte[] out = new byte[len];
+int p = 0; prev = 0;
+for (long v : u) {
+  long d = v - prev; prev = v;
+  while (d >= 128) { out[p] = (byte)((d & 127) | 128); p++; d = d >>> 7; }
+  out[p] = (byte)d; p++;
+}
+return Base64.getEncoder().encodeToString(out);`
+
+var errScriptRefused = errors.New("opensearch: script refused")
+
+func (x *Index) searchAgg(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
+	emails := map[string]any{"bool": map[string]any{"filter": []any{
+		term("kind", indexer.KindEmail), term("mailbox", mailbox), Query(q)}}}
+	body := map[string]any{
+		"size": 1, "_source": false, "track_total_hits": false,
+		"query": map[string]any{"bool": map[string]any{
+			"filter": []any{term("account", account)},
+			"should": []any{emails, term("kind", indexer.KindCheckpoint)}, "minimum_should_match": 1}},
+		"post_filter":     term("kind", indexer.KindCheckpoint),
+		"docvalue_fields": []string{"modseq"},
+		"aggs": map[string]any{"m": map[string]any{
+			"filter": term("kind", indexer.KindEmail),
+			"aggs":   map[string]any{"u": map[string]any{"scripted_metric": uidSetScript()}},
+		}},
+	}
+	var r struct {
+		Hits struct {
+			Hits []hit `json:"hits"`
+		} `json:"hits"`
+		Aggregations struct {
+			M struct {
+				DocCount int `json:"doc_count"`
+				U        struct {
+					Value []string `json:"value"`
+				} `json:"u"`
+			} `json:"m"`
+		} `json:"aggregations"`
+	}
+	path := "/" + x.read + "/_search?filter_path=hits.hits._id,hits.hits.fields,aggregations.m.doc_count,aggregations.m.u.value&routing=" + url.QueryEscape(account)
+	st, err := x.do(ctx, "POST", path, body, &r)
+	if err != nil {
+		if st == http.StatusBadRequest && strings.Contains(err.Error(), "script") {
+			return nil, 0, fmt.Errorf("%w: %v", errScriptRefused, err)
+		}
+		return nil, 0, err
+	}
+	var cp uint64
+	for _, h := range r.Hits.Hits {
+		if h.ID == indexer.CheckpointID(account) {
+			m, _ := first(h.Fields["modseq"]).(float64)
+			cp = uint64(m)
+		}
+	}
+	uids := make([]uint32, 0, r.Aggregations.M.DocCount)
+	for _, enc := range r.Aggregations.M.U.Value {
+		if uids, err = decodeUIDSet(uids, enc); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(uids) != r.Aggregations.M.DocCount {
+		return nil, 0, fmt.Errorf("opensearch: UID set has %d entries for %d documents", len(uids), r.Aggregations.M.DocCount)
+	}
+	if len(r.Aggregations.M.U.Value) > 1 { // several shards: merge
+		slices.Sort(uids)
+	}
+	return uids, cp, nil
+}
+
+// decodeUIDSet appends the UIDs of one uidSetScript result to dst.
+func decodeUIDSet(dst []uint32, enc string) ([]uint32, error) {
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch: UID set: %w", err)
+	}
+	var prev uint64
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("opensearch: UID set: bad varint")
+		}
+		b = b[n:]
+		prev += d
+		if prev > math.MaxUint32 {
+			return nil, errors.New("opensearch: UID set: UID out of range")
+		}
+		dst = append(dst, uint32(prev))
+	}
+	return dst, nil
+}
+
+// searchHits pages through the hits (sorted by kind, so the checkpoint
+// comes first, then by uid).
+func (x *Index) searchHits(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
 	emails := map[string]any{"bool": map[string]any{"filter": []any{
 		term("kind", indexer.KindEmail), term("mailbox", mailbox), Query(q)}}}
 	var uids []uint32
@@ -525,7 +673,7 @@ func (x *Index) Search(ctx context.Context, account string, mailbox uint32, q in
 		}
 		after = r.Hits.Hits[len(r.Hits.Hits)-1].Sort
 	}
-	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	slices.Sort(uids)
 	return uids, cp, nil
 }
 

@@ -31,7 +31,16 @@ func open(t *testing.T) *Index {
 func TestContract(t *testing.T) {
 	var cur *Index
 	indexertest.Run(t, indexertest.Harness{
-		Open: func(t *testing.T) indexer.Backend { cur = open(t); return cur },
+		Open: func(t *testing.T) indexer.Backend {
+			cur = open(t)
+			x := cur
+			t.Cleanup(func() {
+				if x.noScripts.Load() {
+					t.Error("searches fell back to paging through hits: the UID-set script was refused")
+				}
+			})
+			return cur
+		},
 		Refresh: func(t *testing.T) {
 			if err := cur.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
@@ -87,4 +96,78 @@ func TestGenerationSwap(t *testing.T) {
 	if err := x.DeleteIndex(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestScriptRefused: a cluster that refuses the UID-set script (here: an
+// unknown script language) is searched by paging through hits, with the
+// same results, including more hits than one page.
+func TestScriptRefused(t *testing.T) {
+	scriptLang = "stoa-no-such-language"
+	defer func() { scriptLang = "painless" }()
+	var cur *Index
+	indexertest.LargeResults(t, indexertest.Harness{
+		Open: func(t *testing.T) indexer.Backend { cur = open(t); return cur },
+		Refresh: func(t *testing.T) {
+			if err := cur.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+	if !cur.noScripts.Load() {
+		t.Error("the refused script did not switch searches to paging")
+	}
+}
+
+// TestNoScriptsConfig: NoScripts pages from the start.
+func TestNoScriptsConfig(t *testing.T) {
+	x := open(t)
+	x.noScripts.Store(true)
+	indexertest.LargeResults(t, indexertest.Harness{
+		Open: func(t *testing.T) indexer.Backend { return x },
+		Refresh: func(t *testing.T) {
+			if err := x.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
+
+func TestDecodeUIDSet(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []uint32
+		bad  bool
+	}{
+		{"", nil, false},
+		{"AQEB", []uint32{1, 2, 3}, false},       // gaps 1,1,1
+		{"gAEB", []uint32{128, 129}, false},      // 0x80 0x01 = 128
+		{"/////w8=", []uint32{1<<32 - 1}, false}, // the largest UID
+		{"gICAgBA=", nil, true},                  // 2^32: out of range
+		{"gA==", nil, true},                      // truncated varint
+		{"!!", nil, true},                        // not base64
+	} {
+		got, err := decodeUIDSet(nil, c.in)
+		if (err != nil) != c.bad || fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("decodeUIDSet(%q) = %v, %v; want %v (error %v)", c.in, got, err, c.want, c.bad)
+		}
+	}
+}
+
+// FuzzDecodeUIDSet: whatever the server sends, decoding fails cleanly or
+// yields ascending UIDs (gaps are never negative).
+func FuzzDecodeUIDSet(f *testing.F) {
+	for _, s := range []string{"", "AQEB", "gAEB", "/////w8=", "gICAgBA="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := decodeUIDSet(nil, s)
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] < got[i-1] {
+				t.Fatalf("descending UIDs %v", got)
+			}
+		}
+	})
 }

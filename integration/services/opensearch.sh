@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OpenSearch for tests: the integ-test zip from Maven Central (no security
-# plugin, no bundled JDK; uses the system Java).
+# plugin, no bundled JDK; uses the system Java) plus the lang-painless module.
 #
 #   opensearch.sh fetch|start|stop|status
 #
@@ -40,8 +40,60 @@ OS_HOME="$HOME_DIR"
 OS_RUN="$RUN_DIR"
 FALLBACK_DIR="${TMPDIR:-/tmp}/stoa-test-$OPENSEARCH_NAME"
 
+# Modules the integ-test zip leaves out that the real distribution (and so
+# the docker-compose image) has, and Stoa uses: lang-painless, for the IMAP
+# SEARCH aggregation that returns large UID sets compactly (ADR 0008).
+PAINLESS_JARS=(
+	"org.opensearch.plugin:lang-painless:$OPENSEARCH_VERSION"
+	"org.antlr:antlr4-runtime:4.13.1"
+	"org.ow2.asm:asm:9.7" "org.ow2.asm:asm-util:9.7" "org.ow2.asm:asm-tree:9.7"
+	"org.ow2.asm:asm-commons:9.7" "org.ow2.asm:asm-analysis:9.7"
+	"org.opensearch.plugin:opensearch-scripting-painless-spi:$OPENSEARCH_VERSION"
+)
+
+# mvn_copy G:A:V DIR: fetch one jar (no dependencies) into DIR.
+mvn_copy() {
+	mvn_quiet org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -Dartifact="$1" -DoutputDirectory="$2" -Dmdep.overWriteReleases=true
+}
+
+fetch_painless() {
+	local dir="$HOME_DIR/modules/lang-painless"
+	[[ -e $dir/.complete ]] && return 0
+	log "adding the lang-painless module"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	local a
+	for a in "${PAINLESS_JARS[@]}"; do
+		mvn_copy "$a" "$dir"
+	done
+	cat >"$dir/plugin-descriptor.properties" <<EOF
+description=Painless scripting (added by integration/services/opensearch.sh)
+version=$OPENSEARCH_VERSION
+name=lang-painless
+classname=org.opensearch.painless.PainlessPlugin
+java.version=11
+opensearch.version=$OPENSEARCH_VERSION
+extended.plugins=
+has.native.controller=false
+EOF
+	# The compiler defines classes at run time.
+	cat >"$dir/plugin-security.policy" <<EOF
+grant {
+  permission java.lang.RuntimePermission "createClassLoader";
+  permission java.lang.RuntimePermission "getClassLoader";
+};
+EOF
+	chmod -R a+rX "$dir"
+	touch "$dir/.complete"
+}
+
 do_fetch() {
 	if [[ -e $HOME_DIR/.complete ]]; then
+		if [[ ! -e $HOME_DIR/modules/lang-painless/.complete ]]; then
+			mvn_begin
+			fetch_painless
+			mvn_end
+		fi
 		return 0
 	fi
 	need unzip
@@ -59,6 +111,7 @@ do_fetch() {
 	unzip -q "$zip" -d "$HOME_DIR.tmp"
 	mv "$HOME_DIR.tmp/opensearch-$OPENSEARCH_VERSION" "$HOME_DIR"
 	rm -rf "$HOME_DIR.tmp"
+	fetch_painless
 	mvn_end
 	chmod -R a+rX "$HOME_DIR"
 	touch "$HOME_DIR/.complete"

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,8 @@ var (
 	lagN     = flag.Int("lag", 100, "deliveries measured for lag")
 	osURL    = flag.String("opensearch", os.Getenv("STOA_TEST_OPENSEARCH"), "OpenSearch URL (empty: skip OpenSearch)")
 	backends = flag.String("backends", "bleve,opensearch", "back ends to measure")
-	dir      = flag.String("dir", "", "work directory (default: a temporary one, removed)")
-	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the indexing runs")
+	dir      = flag.String("dir", "", "work directory, kept and reused by the next run with the same -dir (default: a temporary one, removed)")
+	cpuprof  = flag.String("cpuprofile", "", "write CPU profiles of indexing and searching to this path + .<back end>[.search]")
 )
 
 var ctx = context.Background()
@@ -50,16 +51,23 @@ func main() {
 	check(err)
 	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
 	defer st.Close()
+	voc := vocabulary(20000)
+	r := rand.New(rand.NewSource(1))
+	zipf := rand.NewZipf(r, 1.1, 1, uint64(len(voc)-1))
 	acct, err := st.AddAccount(ctx, "bench@example.test", "", storage.AccountOptions{})
+	start := 0
+	if errors.Is(err, storage.ErrExists) && *dir != "" {
+		// -dir kept from an earlier run: reuse its mailbox.
+		acct, err = st.AccountByAddress(ctx, "bench@example.test")
+		check(err)
+		start = *n
+	}
 	check(err)
 	inbox, err := st.MailboxByName(ctx, acct.ID, "INBOX")
 	check(err)
 
-	voc := vocabulary(20000)
-	r := rand.New(rand.NewSource(1))
-	zipf := rand.NewZipf(r, 1.1, 1, uint64(len(voc)-1))
 	t0 := time.Now()
-	for i := 0; i < *n; i++ {
+	for i := start; i < *n; i++ {
 		_, err := st.Append(ctx, acct.ID, inbox.ID, message(r, zipf, voc, i), nil, time.Time{})
 		check(err)
 		if i%10000 == 9999 {
@@ -82,11 +90,16 @@ func main() {
 				continue
 			}
 			prefix := fmt.Sprintf("stoabench%d", time.Now().Unix())
+			if *dir != "" {
+				prefix = "stoabench-" + filepath.Base(*dir) // kept with -dir
+			}
 			x, err := opensearch.Open(ctx, opensearch.Config{URLs: []string{*osURL}, Prefix: prefix, FlushInterval: 200 * time.Millisecond})
 			check(err)
 			os_, b = x, x
-			defer os_.DeleteTemplate(ctx)
-			defer os_.DeleteIndex(ctx, opensearch.Config{Prefix: prefix}.Generation(1))
+			if *dir == "" {
+				defer os_.DeleteTemplate(ctx)
+				defer os_.DeleteIndex(ctx, opensearch.Config{Prefix: prefix}.Generation(1))
+			}
 		default:
 			continue
 		}
@@ -108,6 +121,11 @@ func main() {
 			check(os_.Refresh(ctx))
 		}
 		se := &indexer.Searcher{Store: st, Backend: b}
+		if *cpuprof != "" {
+			f, err := os.Create(*cpuprof + "." + name + ".search")
+			check(err)
+			check(pprof.StartCPUProfile(f))
+		}
 		qr := rand.New(rand.NewSource(2))
 		qz := rand.NewZipf(qr, 1.1, 1, uint64(len(voc)-1))
 		for _, mode := range []string{"words as frequent as in the mail (Zipf)", "uniformly chosen vocabulary words"} {
@@ -126,6 +144,9 @@ func main() {
 			}
 			fmt.Printf("%s: SEARCH TEXT on %d messages, %s: p50 %v p99 %v (%d queries, mean %d hits)\n", name, *n, mode,
 				pct(lat, 50).Round(time.Microsecond), pct(lat, 99).Round(time.Microsecond), *queries, hits / *queries)
+		}
+		if *cpuprof != "" {
+			pprof.StopCPUProfile()
 		}
 		if name == "opensearch" {
 			lag(st, acct.ID, inbox.ID, b)
