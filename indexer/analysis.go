@@ -40,14 +40,16 @@ type Span struct {
 // folded: compatibility-decomposed (NFKD), lower-cased, folded to ASCII
 // where Lucene's ASCIIFoldingFilter does (ß→ss, æ→ae, ø→o), combining marks
 // removed (é→e, ά→α), recomposed (NFC).
-func Tokenize(s string) []Span {
+func Tokenize(s string) []Span { return tokenize(s, 0) }
+
+func tokenize(s string, depth int) []Span {
 	var out []Span
 	i := 0
 	for i < len(s) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case isCJK(r):
-			out = appendTok(out, s[i:i+n], i, i+n)
+			out = appendTok(out, s[i:i+n], i, i+n, depth)
 			i += n
 		case isWordStart(r):
 			j := i + n
@@ -58,7 +60,7 @@ func Tokenize(s string) []Span {
 				}
 				j += n2
 			}
-			out = appendTok(out, s[i:j], i, j)
+			out = appendTok(out, s[i:j], i, j, depth)
 			i = j
 		default:
 			i += n
@@ -69,12 +71,45 @@ func Tokenize(s string) []Span {
 
 var folder = asciifolding.New()
 
-func appendTok(out []Span, raw string, start, end int) []Span {
+func appendTok(out []Span, raw string, start, end, depth int) []Span {
 	t := fold(raw)
-	if t == "" || utf16Len(t) > MaxTokenLen {
+	if !isTerm(t) {
+		if depth > 0 { // folding a fold should not happen; never loop
+			return out
+		}
+		// Folding can yield punctuation (⑴ → "(1)") or CJK: split the
+		// result as if it had been typed so, which keeps Analyze idempotent.
+		for _, p := range tokenize(t, depth+1) {
+			if utf16Len(p.Term) <= MaxTokenLen {
+				out = append(out, Span{Term: p.Term, Start: start, End: end})
+			}
+		}
+		return out
+	}
+	if utf16Len(t) > MaxTokenLen {
 		return out
 	}
 	return append(out, Span{Term: t, Start: start, End: end})
+}
+
+// isTerm reports whether Tokenize(t) would give t back as one token.
+func isTerm(t string) bool {
+	if t == "" {
+		return false
+	}
+	r, n := utf8.DecodeRuneInString(t)
+	if isCJK(r) {
+		return n == len(t)
+	}
+	if !isWordStart(r) {
+		return false
+	}
+	for _, r := range t[n:] {
+		if !isWordRest(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func fold(s string) string {
@@ -91,11 +126,11 @@ func fold(s string) string {
 	s = norm.NFKD.String(s)
 	s = strings.Map(unicode.ToLower, s)
 	s = string(folder.Filter([]byte(s)))
-	s = strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune { // folding may yield capitals (ʁ → R)
 		if unicode.Is(unicode.M, r) {
 			return -1
 		}
-		return r
+		return unicode.ToLower(r)
 	}, s)
 	return norm.NFC.String(s)
 }

@@ -54,3 +54,29 @@ func TestMatchSemantics(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAnalyze: any input (invalid UTF-8 included) tokenizes without a
+// panic, spans lie inside the input, terms are non-empty and folded (a
+// second Analyze changes nothing), and a message containing the input is
+// found by searching for it (the phrase of its own terms).
+func FuzzAnalyze(f *testing.F) {
+	for _, s := range []string{"Grüße aus MÜNCHEN", "日本語のテキスト", "a\xffb", "cafe\u0301", "x-mailer: 3.14", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, sp := range Tokenize(s) {
+			if sp.Start < 0 || sp.End > len(s) || sp.Start >= sp.End || sp.Term == "" {
+				t.Fatalf("span %+v outside %q", sp, s)
+			}
+		}
+		terms := Analyze(s)
+		for _, term := range terms {
+			if again := Analyze(term); len(again) != 1 || again[0] != term {
+				t.Fatalf("term %q of %q re-analyses to %q", term, s, again)
+			}
+		}
+		if len(terms) > 0 && !Match(&Doc{Body: s}, Body(s)) {
+			t.Fatalf("a body %q is not found by BODY of itself (terms %q)", s, terms)
+		}
+	})
+}

@@ -42,7 +42,7 @@ var Template []byte
 type Config struct {
 	URLs          []string
 	Prefix        string        // index names start with Prefix + "-mail" (default "stoa")
-	FlushInterval time.Duration // bulk flush (default 200ms)
+	FlushInterval time.Duration // bulk flush (default 25ms; Apply waits for it twice)
 	FlushBytes    int           // bulk flush size (default 5 MB)
 	Workers       int           // bulk workers (default 2)
 	Shards        int           // 0: the template's
@@ -93,7 +93,7 @@ var _ indexer.Backend = (*Index)(nil)
 // aliases when no index exists yet.
 func Open(ctx context.Context, cfg Config) (*Index, error) {
 	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 200 * time.Millisecond
+		cfg.FlushInterval = 25 * time.Millisecond
 	}
 	if cfg.FlushBytes <= 0 {
 		cfg.FlushBytes = 5 << 20

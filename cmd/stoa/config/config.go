@@ -140,7 +140,7 @@ type Index struct {
 	OpenSearchURL []string `toml:"opensearch_url"`
 	IndexPrefix   string   `toml:"index_prefix" help:"OpenSearch names: <prefix>-mail-read, -write, -v1…"`
 	BatchSize     int      `toml:"batch_size" help:"change records per index write"`
-	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval"`
+	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval: an indexing batch waits for it twice (documents, then checkpoint), so it adds to the delivery-to-searchable lag"`
 	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer looks for changes made by other processes"`
 	Workers       int      `toml:"workers" help:"accounts indexed at once"`
 	Shards        int      `toml:"shards" help:"OpenSearch primary shards of a new index"`
@@ -164,7 +164,7 @@ func Default() Config {
 			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second}},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
-			FlushInterval: Duration{200 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1},
+			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1},
 	}
 }
 

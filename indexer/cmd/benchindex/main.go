@@ -93,7 +93,7 @@ func main() {
 			if *dir != "" {
 				prefix = "stoabench-" + filepath.Base(*dir) // kept with -dir
 			}
-			x, err := opensearch.Open(ctx, opensearch.Config{URLs: []string{*osURL}, Prefix: prefix, FlushInterval: 200 * time.Millisecond})
+			x, err := opensearch.Open(ctx, opensearch.Config{URLs: []string{*osURL}, Prefix: prefix})
 			check(err)
 			os_, b = x, x
 			if *dir == "" {
@@ -197,7 +197,7 @@ func lag(st *storage.Store, acct string, mb uint32, b indexer.Backend) {
 	for d := range res {
 		lat = append(lat, d)
 	}
-	fmt.Printf("opensearch: delivery → searchable lag (refresh_interval 1s, flush 200ms): p50 %v p99 %v max %v (%d deliveries)\n",
+	fmt.Printf("opensearch: delivery → searchable lag (refresh_interval 1s, flush 25ms): p50 %v p99 %v max %v (%d deliveries)\n",
 		pct(lat, 50).Round(time.Millisecond), pct(lat, 99).Round(time.Millisecond), pct(lat, 100).Round(time.Millisecond), len(lat))
 }
 
