@@ -51,7 +51,8 @@ bench:
 		echo "== storage: cassandra"; $(GO) test -run "^$$" -bench . -benchtime 500x ./storage/cassandra/ && \
 		echo "== smtp"; $(MAKE) --no-print-directory bench-smtp && \
 		echo "== imap"; $(MAKE) --no-print-directory bench-imap && \
-		echo "== index"; $(MAKE) --no-print-directory bench-index'
+		echo "== index"; $(MAKE) --no-print-directory bench-index && \
+		echo "== search over IMAP"; $(MAKE) --no-print-directory bench-imap-search'
 
 lint:
 	@out="$$(gofmt -l $(GO_FILES))"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
@@ -74,7 +75,13 @@ fuzz:
 # connection (STOA_BENCH_IDLE_CONNS, default 2000), UID FETCH 1:1000 latency.
 .PHONY: bench-imap
 bench-imap:
-	$(GO) test ./integration/ -run '^$$' -bench 'BenchmarkIMAP' -benchtime=1x -timeout 30m -v
+	$(GO) test ./integration/ -run '^$$' -bench 'BenchmarkIMAP(Ops|IdleMemory|Fetch1000)$$' -benchtime=1x -timeout 30m -v
+
+# IMAP UID SEARCH TEXT on a generated mailbox of STOA_BENCH_SEARCH_N messages (default 100,000)
+# imported into the real server and indexed by it: Bleve, and OpenSearch with STOA_TEST_OPENSEARCH.
+.PHONY: bench-imap-search
+bench-imap-search:
+	STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) $(GO) test ./integration/ -run '^$$' -bench 'BenchmarkIMAPSearchText$$' -benchtime=1x -timeout 60m
 
 # Inbound SMTP throughput with Postfix's smtp-source (20 sessions, 20,000
 # messages of 4 KiB over 100 recipients); STOA_STORAGE_ENGINE=cassandra too.

@@ -226,8 +226,29 @@ func usesModSeq(k *proto.SearchKey) bool {
 	return false
 }
 
+// needsRecord reports whether evaluating k needs the messages' stored
+// records (flags, dates, sizes, MODSEQs, metadata, or a scan).
+func needsRecord(k *proto.SearchKey, indexed map[*proto.SearchKey]map[uint32]bool) bool {
+	switch k.Op {
+	case "AND", "OR", "NOT":
+		for _, sk := range k.Sub {
+			if needsRecord(sk, indexed) {
+				return true
+			}
+		}
+		return false
+	case "ALL", "OLD", "NEW", "RECENT", "UID", "SEQ":
+		return false
+	}
+	_, ok := indexed[k]
+	return !ok
+}
+
 // searchEach calls fn for every message of the view matching k, in order.
-func (s *session) searchEach(k *proto.SearchKey, fn func(m *msg) error) error {
+// With uidOnly, fn may get messages whose record holds only the UID (when
+// the index answers every key, the records are not read: a frequent word
+// in a 100,000-message mailbox would otherwise read all of them).
+func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) error) error {
 	sel := s.sel
 	if len(sel.uids) == 0 {
 		return nil
@@ -238,6 +259,19 @@ func (s *session) searchEach(k *proto.SearchKey, fn func(m *msg) error) error {
 		c.saved[u] = true
 	}
 	s.prepareIndex(k, c.indexed)
+	if uidOnly && !needsRecord(k, c.indexed) {
+		e := &storage.Email{}
+		m := &msg{s: s, e: e}
+		for i, u := range sel.uids {
+			e.UID, m.seq = u, uint32(i+1)
+			if c.match(k, m) {
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	from, to := sel.uids[0], lastUID(sel)
 	k0 := 0
 	for {
@@ -303,7 +337,7 @@ func cmdSearch(s *session, c *proto.Command) error {
 	}
 	var uids, nums []uint32
 	var maxMod uint64
-	err = s.searchEach(sc.Key, func(m *msg) error {
+	err = s.searchEach(sc.Key, true, func(m *msg) error {
 		uids = append(uids, m.e.UID)
 		if c.UID {
 			nums = append(nums, m.e.UID)
@@ -455,7 +489,7 @@ func cmdSort(s *session, c *proto.Command) error {
 		return searchErr(err)
 	}
 	var items []sortItem
-	err = s.searchEach(k, func(m *msg) error {
+	err = s.searchEach(k, false, func(m *msg) error {
 		it := sortItem{num: m.seq, seq: m.seq}
 		if c.UID {
 			it.num = m.e.UID

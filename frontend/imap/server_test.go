@@ -101,3 +101,84 @@ func TestServerSearcher(t *testing.T) {
 		t.Fatalf("sessions gauge: %v", n)
 	}
 }
+
+type setSearcher map[string][]uint32
+
+func (f setSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
+	return f[q.Value], true, nil
+}
+
+// TestSearchFromIndexOnly: when the index answers every key, SEARCH does
+// not read the records; sequence numbers, UID and sequence sets, NOT, OR,
+// ESEARCH and a key that needs the records (FLAGGED) must give the same
+// answers as ever, in a mailbox where an expunge shifted the numbers.
+func TestSearchFromIndexOnly(t *testing.T) {
+	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+	defer st.Close()
+	ctx := context.Background()
+	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+	for i := 0; i < 6; i++ {
+		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\nbody\r\n"), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
+	srv.Searcher = setSearcher{"alpha": {1, 3, 5}, "beta": {3, 4, 6}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln, false)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	cmd := func(tag, line string) []string {
+		c.Write([]byte(tag + " " + line + "\r\n"))
+		var out []string
+		for {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			out = append(out, strings.TrimRight(l, "\r\n"))
+			if strings.HasPrefix(l, tag+" ") {
+				return out
+			}
+		}
+	}
+	br.ReadString('\n')
+	cmd("a", "LOGIN u@example.test pw")
+	cmd("b", "SELECT INBOX")
+	cmd("c", `UID STORE 2 +FLAGS.SILENT (\Deleted)`)
+	cmd("d", "EXPUNGE") // view: UIDs 1 3 4 5 6 = sequence numbers 1-5
+	cmd("e", `UID STORE 5 +FLAGS.SILENT (\Flagged)`)
+	for _, c := range []struct{ cmd, want string }{
+		{"SEARCH BODY alpha", "* SEARCH 1 2 4"},
+		{"UID SEARCH BODY alpha", "* SEARCH 1 3 5"},
+		{"SEARCH OR BODY alpha BODY beta", "* SEARCH 1 2 3 4 5"},
+		{"SEARCH NOT BODY alpha", "* SEARCH 3 5"},
+		{"UID SEARCH BODY alpha UID 2:4", "* SEARCH 3"},
+		{"SEARCH BODY beta 1:3", "* SEARCH 2 3"},
+		{"SEARCH BODY alpha FLAGGED", "* SEARCH 4"},
+		{"SEARCH BODY gamma", "* SEARCH"},
+		{"UID SEARCH RETURN (COUNT MIN MAX) BODY beta", `* ESEARCH (TAG "q") UID COUNT 3 MIN 3 MAX 6`},
+		{"SEARCH RETURN (ALL) BODY beta", `* ESEARCH (TAG "q") ALL 2:3,5`},
+	} {
+		if got := cmd("q", c.cmd); got[0] != c.want {
+			t.Errorf("%s: %q, want %q", c.cmd, got, c.want)
+		}
+	}
+}

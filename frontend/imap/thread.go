@@ -92,7 +92,7 @@ func cmdThread(s *session, c *proto.Command) error {
 		return searchErr(err)
 	}
 	var msgs []threadMsg
-	err = s.searchEach(k, func(m *msg) error {
+	err = s.searchEach(k, false, func(m *msg) error {
 		meta := m.getMeta()
 		tm := threadMsg{num: m.seq, date: sentDate(m), msgID: meta.MessageID,
 			subject: strings.ToLower(meta.BaseSubject), reply: isReply(meta)}

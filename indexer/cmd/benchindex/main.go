@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/stoa-mail/stoa/indexer"
 	"github.com/stoa-mail/stoa/indexer/bleve"
+	"github.com/stoa-mail/stoa/indexer/indexertest"
 	"github.com/stoa-mail/stoa/indexer/opensearch"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
@@ -32,6 +32,7 @@ var (
 	osURL    = flag.String("opensearch", os.Getenv("STOA_TEST_OPENSEARCH"), "OpenSearch URL (empty: skip OpenSearch)")
 	backends = flag.String("backends", "bleve,opensearch", "back ends to measure")
 	dir      = flag.String("dir", "", "work directory, kept and reused by the next run with the same -dir (default: a temporary one, removed)")
+	batch    = flag.Int("batch", 500, "change records per indexing batch")
 	cpuprof  = flag.String("cpuprofile", "", "write CPU profiles of indexing and searching to this path + .<back end>[.search]")
 )
 
@@ -51,9 +52,7 @@ func main() {
 	check(err)
 	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
 	defer st.Close()
-	voc := vocabulary(20000)
-	r := rand.New(rand.NewSource(1))
-	zipf := rand.NewZipf(r, 1.1, 1, uint64(len(voc)-1))
+	gen := indexertest.NewGenerator(20000, 1)
 	acct, err := st.AddAccount(ctx, "bench@example.test", "", storage.AccountOptions{})
 	start := 0
 	if errors.Is(err, storage.ErrExists) && *dir != "" {
@@ -68,7 +67,7 @@ func main() {
 
 	t0 := time.Now()
 	for i := start; i < *n; i++ {
-		_, err := st.Append(ctx, acct.ID, inbox.ID, message(r, zipf, voc, i), nil, time.Time{})
+		_, err := st.Append(ctx, acct.ID, inbox.ID, gen.Message(i), nil, time.Time{})
 		check(err)
 		if i%10000 == 9999 {
 			fmt.Fprintf(os.Stderr, "generated %d messages (%.0f/s)\n", i+1, float64(i+1)/time.Since(t0).Seconds())
@@ -103,7 +102,7 @@ func main() {
 		default:
 			continue
 		}
-		ix := &indexer.Indexer{Store: st, Backend: b, BatchSize: 500}
+		ix := &indexer.Indexer{Store: st, Backend: b, BatchSize: *batch}
 		if *cpuprof != "" {
 			f, err := os.Create(*cpuprof + "." + name)
 			check(err)
@@ -126,15 +125,14 @@ func main() {
 			check(err)
 			check(pprof.StartCPUProfile(f))
 		}
-		qr := rand.New(rand.NewSource(2))
-		qz := rand.NewZipf(qr, 1.1, 1, uint64(len(voc)-1))
+		qg := indexertest.NewGenerator(20000, 2)
 		for _, mode := range []string{"words as frequent as in the mail (Zipf)", "uniformly chosen vocabulary words"} {
 			var lat []time.Duration
 			hits := 0
 			for i := 0; i < *queries; i++ {
-				w := voc[qz.Uint64()]
+				w := qg.Word()
 				if mode[0] == 'u' {
-					w = voc[qr.Intn(len(voc))]
+					w = qg.UniformWord()
 				}
 				t := time.Now()
 				uids, err := se.Search(ctx, acct.ID, inbox.ID, indexer.Text(w))
@@ -209,45 +207,6 @@ func pct(d []time.Duration, p int) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := (len(s)*p + 99) / 100
 	return s[max(0, min(i-1, len(s)-1))]
-}
-
-// vocabulary makes pronounceable words, some with diacritics.
-func vocabulary(n int) []string {
-	r := rand.New(rand.NewSource(3))
-	cons := []string{"b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "st"}
-	vow := []string{"a", "e", "i", "o", "u", "é", "ü", "ö", "y"}
-	seen := map[string]bool{}
-	var out []string
-	for len(out) < n {
-		var b strings.Builder
-		for k := 2 + r.Intn(3); k > 0; k-- {
-			b.WriteString(cons[r.Intn(len(cons))])
-			b.WriteString(vow[r.Intn(len(vow))])
-		}
-		if w := b.String(); !seen[w] {
-			seen[w] = true
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-func message(r *rand.Rand, z *rand.Zipf, voc []string, i int) []byte {
-	words := func(k int) string {
-		ws := make([]string, k)
-		for j := range ws {
-			ws[j] = voc[z.Uint64()]
-		}
-		return strings.Join(ws, " ")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s <%s@example.com>\r\nTo: bench@example.test\r\nSubject: %s\r\n", words(2), voc[r.Intn(len(voc))], words(5))
-	fmt.Fprintf(&b, "Message-ID: <m%d@bench.example>\r\nDate: Mon, 2 Jan 2026 15:04:05 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i)
-	for l := 0; l < 5+r.Intn(20); l++ {
-		b.WriteString(words(12))
-		b.WriteString("\r\n")
-	}
-	return []byte(b.String())
 }
 
 // cpuTime is this process's user+system CPU time.
