@@ -43,7 +43,12 @@ type Engine interface {
 	BlobReferenced(ctx context.Context, id string) (bool, error)
 	// ListBlobs calls fn for each blob written before olderThan.
 	ListBlobs(ctx context.Context, olderThan time.Time, fn func(id string) error) error
-	DeleteBlob(ctx context.Context, id string) error
+	// DeleteBlob deletes the blob unless it was put at or after olderThan,
+	// and reports whether it deleted it. However it interleaves with a
+	// PutBlob made after olderThan, the blob stays whole: a delivery that
+	// re-uses a blob puts it before it commits its reference, so garbage
+	// collection never takes a blob from under it (DESIGN §2.9).
+	DeleteBlob(ctx context.Context, id string, olderThan time.Time) (bool, error)
 
 	// View gives a consistent read of one account.
 	View(ctx context.Context, account string, fn func(r Reader) error) error

@@ -20,6 +20,10 @@ import (
 const (
 	FPAfterBlob    = "store.after-blob"    // blob written, no mailbox references it yet
 	FPBeforeCommit = "store.before-commit" // writes computed, not committed
+	// FPGCBeforeDelete: garbage collection found a blob old and
+	// unreferenced and is about to delete it (engines inject it where a
+	// concurrent PutBlob is most dangerous).
+	FPGCBeforeDelete = "gc.before-delete"
 )
 
 // System flags (RFC 9051 §2.3.2).
@@ -808,17 +812,24 @@ func (s *Store) ChangedSince(ctx context.Context, account string, mailbox uint32
 }
 
 // CollectGarbage deletes blobs that no email references and that were last
-// written before grace ago (DESIGN §2.9). The grace period covers deliveries
-// in flight: PutBlob of an existing blob refreshes its time.
+// written before grace ago (DESIGN §2.9). A delivery puts its blob (which
+// refreshes the time of an existing one) before it commits the reference,
+// and DeleteBlob spares blobs put after the cut-off, so a blob found
+// unreferenced here but re-used meanwhile is kept. The grace period must
+// exceed the longest delivery (put to commit).
 func (s *Store) CollectGarbage(ctx context.Context, grace time.Duration) (int, error) {
 	n := 0
-	err := s.eng.ListBlobs(ctx, time.Now().Add(-grace), func(id string) error {
+	cutoff := time.Now().Add(-grace)
+	err := s.eng.ListBlobs(ctx, cutoff, func(id string) error {
 		ref, err := s.eng.BlobReferenced(ctx, id)
 		if err != nil || ref {
 			return err
 		}
-		n++
-		return s.eng.DeleteBlob(ctx, id)
+		deleted, err := s.eng.DeleteBlob(ctx, id, cutoff)
+		if deleted {
+			n++
+		}
+		return err
 	})
 	return n, err
 }

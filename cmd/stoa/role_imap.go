@@ -8,6 +8,8 @@ import (
 
 	"github.com/stoa-mail/stoa/frontend/imap"
 	"github.com/stoa-mail/stoa/indexer"
+	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
 func init() {
@@ -70,6 +72,27 @@ func (s imapSearch) Search(ctx context.Context, acct string, mb uint32, q imap.T
 	if se == nil || err != nil {
 		return nil, false, err
 	}
+	iq, ok := indexQuery(q)
+	if !ok {
+		return nil, false, nil
+	}
+	uids, err := se.Search(ctx, acct, mb, iq)
+	if errors.Is(err, indexer.ErrIndexBehind) {
+		return nil, false, nil
+	}
+	return uids, err == nil, err
+}
+
+// Prepare makes the IMAP server's scan (index behind) match like the index.
+func (s imapSearch) Prepare(acct string, e *storage.Email, meta *mailmeta.Meta, raw []byte) func(imap.TextQuery) bool {
+	d := indexer.BuildDoc(acct, *e, meta, raw, s.a.Store.Config().ParseLimits)
+	return func(q imap.TextQuery) bool {
+		iq, ok := indexQuery(q)
+		return ok && indexer.Match(d, iq)
+	}
+}
+
+func indexQuery(q imap.TextQuery) (indexer.Query, bool) {
 	var iq indexer.Query
 	switch q.Field {
 	case "TEXT":
@@ -89,11 +112,7 @@ func (s imapSearch) Search(ctx context.Context, acct string, mb uint32, q imap.T
 	case "HEADER":
 		iq = indexer.Header(q.Header, q.Value)
 	default:
-		return nil, false, nil
+		return iq, false
 	}
-	uids, err := se.Search(ctx, acct, mb, iq)
-	if errors.Is(err, indexer.ErrIndexBehind) {
-		return nil, false, nil
-	}
-	return uids, err == nil, err
+	return iq, true
 }

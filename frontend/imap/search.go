@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,12 +14,13 @@ import (
 
 // msg is one message under evaluation; metadata, blob and text load lazily.
 type msg struct {
-	s    *session
-	e    *storage.Email
-	seq  uint32
-	meta *mailmeta.Meta
-	text *mailmeta.Text
-	err  error
+	s     *session
+	e     *storage.Email
+	seq   uint32
+	meta  *mailmeta.Meta
+	text  *mailmeta.Text
+	match func(TextQuery) bool // from the Searcher's Matcher
+	err   error
 }
 
 func (m *msg) getMeta() *mailmeta.Meta {
@@ -67,8 +69,24 @@ func addrsContain(as []mailmeta.Addr, low string) bool {
 	return false
 }
 
-// textMatch scans: case-insensitive substring (RFC 9051 §6.4.4).
+// textMatch scans: with the index's word semantics when the Searcher is a
+// Matcher, else case-insensitive substring (RFC 9051 §6.4.4).
 func (m *msg) textMatch(k *proto.SearchKey) bool {
+	if mt, ok := m.s.srv.Searcher.(Matcher); ok {
+		if m.match == nil {
+			raw, err := m.s.srv.store.Blob(m.s.ctx, m.e.BlobID)
+			if err != nil {
+				m.err = err
+				return false
+			}
+			m.match = mt.Prepare(m.s.acct.ID, m.e, m.getMeta(), raw)
+		}
+		q := TextQuery{Field: k.Op, Value: k.Str}
+		if k.Op == "HEADER" {
+			q.Header, q.Value = k.Str, k.Value
+		}
+		return m.match(q)
+	}
 	low := strings.ToLower(k.Str)
 	meta := m.getMeta()
 	switch k.Op {
@@ -108,7 +126,7 @@ type evalCtx struct {
 	s       *session
 	maxSeq  uint32
 	maxUID  uint32
-	indexed map[*proto.SearchKey]map[uint32]bool
+	indexed map[*proto.SearchKey][]uint32 // ascending UIDs from the index
 	saved   map[uint32]bool
 	now     time.Time
 }
@@ -180,13 +198,14 @@ func (c *evalCtx) match(k *proto.SearchKey, m *msg) bool {
 		return k.Set.Contains(m.seq, c.maxSeq)
 	}
 	if set, ok := c.indexed[k]; ok {
-		return set[e.UID]
+		_, found := slices.BinarySearch(set, e.UID)
+		return found
 	}
 	return m.textMatch(k)
 }
 
 // prepareIndex asks the Searcher for each text key it can answer.
-func (s *session) prepareIndex(k *proto.SearchKey, out map[*proto.SearchKey]map[uint32]bool) {
+func (s *session) prepareIndex(k *proto.SearchKey, out map[*proto.SearchKey][]uint32) {
 	if s.srv.Searcher == nil {
 		return
 	}
@@ -202,11 +221,10 @@ func (s *session) prepareIndex(k *proto.SearchKey, out map[*proto.SearchKey]map[
 			return
 		}
 		if ok {
-			set := make(map[uint32]bool, len(uids))
-			for _, u := range uids {
-				set[u] = true
+			if !slices.IsSorted(uids) {
+				slices.Sort(uids)
 			}
-			out[k] = set
+			out[k] = uids
 		}
 	}
 	for _, sk := range k.Sub {
@@ -228,7 +246,7 @@ func usesModSeq(k *proto.SearchKey) bool {
 
 // needsRecord reports whether evaluating k needs the messages' stored
 // records (flags, dates, sizes, MODSEQs, metadata, or a scan).
-func needsRecord(k *proto.SearchKey, indexed map[*proto.SearchKey]map[uint32]bool) bool {
+func needsRecord(k *proto.SearchKey, indexed map[*proto.SearchKey][]uint32) bool {
 	switch k.Op {
 	case "AND", "OR", "NOT":
 		for _, sk := range k.Sub {
@@ -254,11 +272,32 @@ func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) e
 		return nil
 	}
 	c := &evalCtx{s: s, maxSeq: uint32(len(sel.uids)), maxUID: lastUID(sel), now: time.Now(),
-		indexed: map[*proto.SearchKey]map[uint32]bool{}, saved: map[uint32]bool{}}
+		indexed: map[*proto.SearchKey][]uint32{}, saved: map[uint32]bool{}}
 	for _, u := range s.saved {
 		c.saved[u] = true
 	}
 	s.prepareIndex(k, c.indexed)
+	if set, ok := c.indexed[k]; ok && uidOnly {
+		// One text key (the usual SEARCH TEXT): walk both sorted lists.
+		e := &storage.Email{}
+		m := &msg{s: s, e: e}
+		i := 0
+		for _, u := range set {
+			for i < len(sel.uids) && sel.uids[i] < u {
+				i++
+			}
+			if i == len(sel.uids) {
+				break
+			}
+			if sel.uids[i] == u {
+				e.UID, m.seq = u, uint32(i+1)
+				if err := fn(m); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	if uidOnly && !needsRecord(k, c.indexed) {
 		e := &storage.Email{}
 		m := &msg{s: s, e: e}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
 // Config holds the server's limits. Zero values take defaults.
@@ -76,6 +77,14 @@ type TextQuery struct {
 // it cannot answer (e.g. the index lags): the server scans instead.
 type Searcher interface {
 	Search(ctx context.Context, account string, mailbox uint32, q TextQuery) (uids []uint32, ok bool, err error)
+}
+
+// Matcher, when the Searcher implements it, evaluates text keys during a
+// scan (the index could not answer) with the index's semantics, so that a
+// SEARCH gives the same answer on either path (ADR 0008: words, not
+// substrings). Prepare is called once per scanned message.
+type Matcher interface {
+	Prepare(account string, e *storage.Email, meta *mailmeta.Meta, raw []byte) func(TextQuery) bool
 }
 
 type metrics struct {

@@ -11,8 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/stoa-mail/stoa/indexer"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
+	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
 type fakeSearcher struct{ calls int }
@@ -180,5 +182,96 @@ func TestSearchFromIndexOnly(t *testing.T) {
 		if got := cmd("q", c.cmd); got[0] != c.want {
 			t.Errorf("%s: %q, want %q", c.cmd, got, c.want)
 		}
+	}
+}
+
+// wordSearcher never answers from an index (as when it lags) but matches
+// scanned messages with the index's word semantics.
+type wordSearcher struct{ prepared int }
+
+func (w *wordSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
+	return nil, false, nil
+}
+
+func (w *wordSearcher) Prepare(account string, e *storage.Email, meta *mailmeta.Meta, raw []byte) func(TextQuery) bool {
+	w.prepared++
+	d := indexer.BuildDoc(account, *e, meta, raw, mailmeta.Limits{})
+	return func(q TextQuery) bool {
+		if q.Field != "BODY" {
+			return false
+		}
+		return indexer.Match(d, indexer.Body(q.Value))
+	}
+}
+
+// TestScanMatchesLikeIndex: while the index cannot answer, the scan uses
+// the Matcher, so "voice" does not find "invoice" on either path; without
+// a Matcher the scan is a substring search (RFC 9051 §6.4.4).
+func TestScanMatchesLikeIndex(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    Searcher
+		want map[string]string
+	}{
+		{"matcher", &wordSearcher{}, map[string]string{"voice": "* SEARCH", "INVOICE": "* SEARCH 1", "invoice attached": "* SEARCH 1"}},
+		{"substring", nil, map[string]string{"voice": "* SEARCH 1", "INVOICE": "* SEARCH 1", "invoice attached": "* SEARCH 1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+			defer st.Close()
+			ctx := context.Background()
+			a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+			if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\nThe invoice attached.\r\n"), nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
+			srv.Searcher = c.s
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln, false)
+			defer srv.Close()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			cmd := func(tag, line string) []string {
+				conn.Write([]byte(tag + " " + line + "\r\n"))
+				var out []string
+				for {
+					conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+					l, err := br.ReadString('\n')
+					if err != nil {
+						t.Fatalf("%s: %v", line, err)
+					}
+					out = append(out, strings.TrimRight(l, "\r\n"))
+					if strings.HasPrefix(l, tag+" ") {
+						return out
+					}
+				}
+			}
+			br.ReadString('\n')
+			cmd("a", "LOGIN u@example.test pw")
+			cmd("b", "SELECT INBOX")
+			for q, want := range c.want {
+				if got := cmd("q", "SEARCH BODY \""+q+"\""); got[0] != want {
+					t.Errorf("SEARCH BODY %q: %q, want %q", q, got, want)
+				}
+			}
+			if w, ok := c.s.(*wordSearcher); ok && w.prepared == 0 {
+				t.Error("the scan did not use the Matcher")
+			}
+		})
 	}
 }

@@ -378,7 +378,9 @@ func TestLargeBlobChunks(t *testing.T) {
 	if !t2.After(t1) {
 		t.Fatalf("last_put not refreshed: %v %v", t1, t2)
 	}
-	must(t, e.DeleteBlob(bg, id))
+	if ok, err := e.DeleteBlob(bg, id, time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("DeleteBlob: %v %v", ok, err)
+	}
 	if _, err := e.GetBlob(bg, id); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("deleted blob: %v", err)
 	}

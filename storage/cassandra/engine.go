@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/failpoint"
 )
 
 // Engine implements storage.Engine on Cassandra.
@@ -464,14 +465,9 @@ func (e *Engine) PutBlob(ctx context.Context, id string, data, meta []byte) erro
 		return e.local.exec(ctx, `INSERT INTO blobs (blob, size, chunks, chunk_size, data, meta, last_put) VALUES (?, ?, 0, 0, ?, ?, ?)`,
 			id, int64(len(data)), data, string(meta), now)
 	}
-	var size int64
-	var chunks int
-	err := e.local.q(ctx, `SELECT size, chunks FROM blobs WHERE blob = ?`, id).Scan(&size, &chunks)
-	if err == nil && size == int64(len(data)) && chunks > 0 {
-		return e.local.exec(ctx, `UPDATE blobs SET last_put = ? WHERE blob = ?`, now, id)
-	} else if err != nil && !errors.Is(err, gocql.ErrNotFound) {
-		return err
-	}
+	// Written whole even when it exists: the new write timestamps are what
+	// keep it from a concurrent DeleteBlob (see there), and a blind write
+	// costs less than the read that would tell.
 	n := (len(data) + chunkSize - 1) / chunkSize
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -598,22 +594,33 @@ func (e *Engine) ListBlobs(ctx context.Context, olderThan time.Time, fn func(id 
 	return nil
 }
 
-// DeleteBlob deletes the chunks, then the header: a crash in between
-// leaves a header that the next collection deletes again.
-func (e *Engine) DeleteBlob(ctx context.Context, id string) error {
+// DeleteBlob deletes the chunks, then the header, with a write timestamp
+// of olderThan (at most now): the deletes shadow only writes made before
+// it, so a PutBlob after olderThan — which writes every row of the blob
+// again — survives whatever the interleaving. A crash in between leaves a
+// header that the next collection deletes again.
+func (e *Engine) DeleteBlob(ctx context.Context, id string, olderThan time.Time) (bool, error) {
 	var chunks int
-	err := e.local.q(ctx, `SELECT chunks FROM blobs WHERE blob = ?`, id).Scan(&chunks)
+	var last time.Time
+	err := e.local.q(ctx, `SELECT chunks, last_put FROM blobs WHERE blob = ?`, id).Scan(&chunks, &last)
 	if errors.Is(err, gocql.ErrNotFound) {
-		return nil
+		return false, nil
 	} else if err != nil {
-		return err
+		return false, err
 	}
+	if !last.Before(olderThan) {
+		return false, nil
+	}
+	if err := failpoint.Inject(storage.FPGCBeforeDelete); err != nil {
+		return false, err
+	}
+	ts := min(olderThan.UnixMicro(), time.Now().Add(-time.Millisecond).UnixMicro())
 	for grp := 0; grp*chunkGroup < chunks; grp++ {
-		if err := e.local.exec(ctx, `DELETE FROM blob_chunks WHERE blob = ? AND grp = ?`, id, grp); err != nil {
-			return err
+		if err := e.local.exec(ctx, `DELETE FROM blob_chunks USING TIMESTAMP ? WHERE blob = ? AND grp = ?`, ts, id, grp); err != nil {
+			return false, err
 		}
 	}
-	return e.local.exec(ctx, `DELETE FROM blobs WHERE blob = ?`, id)
+	return true, e.local.exec(ctx, `DELETE FROM blobs USING TIMESTAMP ? WHERE blob = ?`, ts, id)
 }
 
 // --- counters ---

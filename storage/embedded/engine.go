@@ -60,11 +60,13 @@ type Options struct {
 
 // Engine implements storage.Engine on Pebble.
 type Engine struct {
-	db     *pebble.DB
-	dir    string
-	wo     *pebble.WriteOptions
-	locks  [256]sync.Mutex
-	queues sync.Map // account → *acctQueue
+	db    *pebble.DB
+	dir   string
+	wo    *pebble.WriteOptions
+	locks [256]sync.Mutex
+	// blobLocks: see blobLock.
+	blobLocks [64]sync.Mutex
+	queues    sync.Map // account → *acctQueue
 }
 
 // Open opens or creates the database in dir.
@@ -267,7 +269,17 @@ func chunkKey(id string, i uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, i)
 }
 
+// blobLock serialises PutBlob and DeleteBlob of one blob id.
+func (e *Engine) blobLock(id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &e.blobLocks[h.Sum32()%uint32(len(e.blobLocks))]
+}
+
 func (e *Engine) PutBlob(ctx context.Context, id string, data, meta []byte) error {
+	l := e.blobLock(id)
+	l.Lock()
+	defer l.Unlock()
 	var h blobHeader
 	err := e.getJSON(e.db, k("bh", id), &h)
 	b := e.db.NewBatch()
@@ -363,16 +375,34 @@ func (e *Engine) ListBlobs(ctx context.Context, olderThan time.Time, fn func(id 
 	return nil
 }
 
-func (e *Engine) DeleteBlob(ctx context.Context, id string) error {
+// DeleteBlob checks the blob's time and deletes it under the blob's lock,
+// so a PutBlob either refreshed the time first (kept) or comes after the
+// delete and writes the blob again.
+func (e *Engine) DeleteBlob(ctx context.Context, id string, olderThan time.Time) (bool, error) {
+	if err := failpoint.Inject(storage.FPGCBeforeDelete); err != nil {
+		return false, err
+	}
+	l := e.blobLock(id)
+	l.Lock()
+	defer l.Unlock()
+	var h blobHeader
+	if err := e.getJSON(e.db, k("bh", id), &h); errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if !h.Time.Before(olderThan) {
+		return false, nil
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	p := k("bc", id, "")
 	if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
-		return err
+		return false, err
 	}
 	_ = b.Delete(k("bm", id), nil)
 	_ = b.Delete(k("bh", id), nil)
-	return b.Commit(e.wo)
+	return true, b.Commit(e.wo)
 }
 
 // --- accounts ---

@@ -23,6 +23,9 @@ const (
 	Exit
 	// Panic panics.
 	Panic
+	// Call runs the function given to EnableFunc, then goes on (tests
+	// that make something happen at an exact point of a mutation).
+	Call
 )
 
 // ErrInjected is returned by Inject for an armed Error failpoint.
@@ -34,7 +37,16 @@ var (
 	armed = map[string]Action{}
 	hits  = map[string]int{}
 	after = map[string]int{} // fire only from this hit on (1-based)
+	funcs = map[string]func(){}
 )
+
+// EnableFunc arms a failpoint that calls fn each time it fires.
+func EnableFunc(name string, fn func()) {
+	mu.Lock()
+	funcs[name] = fn
+	mu.Unlock()
+	Enable(name, Call)
+}
 
 // EnableAfter arms a failpoint that fires from its n-th hit on.
 func EnableAfter(name string, a Action, n int) {
@@ -67,6 +79,7 @@ func Reset() {
 	armed = map[string]Action{}
 	hits = map[string]int{}
 	after = map[string]int{}
+	funcs = map[string]func(){}
 	any.Store(false)
 }
 
@@ -88,11 +101,15 @@ func Inject(name string) error {
 		hits[name]++
 		ok = hits[name] >= after[name]
 	}
+	fn := funcs[name]
 	mu.Unlock()
 	if !ok {
 		return nil
 	}
 	switch a {
+	case Call:
+		fn()
+		return nil
 	case Exit:
 		fmt.Fprintf(os.Stderr, "failpoint %s: exit\n", name)
 		os.Exit(137)
