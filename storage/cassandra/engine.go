@@ -620,7 +620,15 @@ func (e *Engine) DeleteBlob(ctx context.Context, id string, olderThan time.Time)
 			return false, err
 		}
 	}
-	return true, e.local.exec(ctx, `DELETE FROM blobs USING TIMESTAMP ? WHERE blob = ?`, ts, id)
+	if err := e.local.exec(ctx, `DELETE FROM blobs USING TIMESTAMP ? WHERE blob = ?`, ts, id); err != nil {
+		return false, err
+	}
+	// A header still there was put again meanwhile and outlived the delete.
+	err = e.local.q(ctx, `SELECT last_put FROM blobs WHERE blob = ?`, id).Scan(&last)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
 }
 
 // --- counters ---
