@@ -2,6 +2,8 @@ package indexer
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -123,6 +125,34 @@ func fold(s string) string {
 	if ascii {
 		return strings.ToLower(s)
 	}
+	if len(s) > foldCacheKeyMax {
+		return foldSlow(s)
+	}
+	if v, ok := foldCache.m.Load(s); ok {
+		return v.(string)
+	}
+	f := foldSlow(s)
+	if foldCache.n.Add(1) > foldCacheMax {
+		foldCache.m.Clear()
+		foldCache.n.Store(0)
+	}
+	foldCache.m.Store(strings.Clone(s), f)
+	return f
+}
+
+// foldCache holds recent non-ASCII words: words repeat (Zipf), and the
+// Unicode normalisations cost microseconds each.
+var foldCache struct {
+	m sync.Map // token → folded
+	n atomic.Int64
+}
+
+const (
+	foldCacheMax    = 1 << 16
+	foldCacheKeyMax = 64
+)
+
+func foldSlow(s string) string {
 	s = norm.NFKD.String(s)
 	s = strings.Map(unicode.ToLower, s)
 	s = string(folder.Filter([]byte(s)))
