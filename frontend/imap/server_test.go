@@ -17,51 +17,42 @@ import (
 	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
-type fakeSearcher struct{ calls int }
-
-func (f *fakeSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
-	f.calls++
-	if q.Field == "BODY" && q.Value == "indexed" {
-		return []uint32{2}, true, nil
-	}
-	return nil, false, nil // not answerable: the server scans
-}
-
-// TestServerSearcher runs the server over the embedded engine in-process
-// and checks that text keys go to the Searcher, with the scan as fallback.
-func TestServerSearcher(t *testing.T) {
+// testServer runs the server in-process over the embedded engine with one
+// account (u@example.test) whose INBOX holds a message per body, logs in,
+// selects INBOX and returns a function that sends a command and returns
+// its response lines.
+func testServer(t *testing.T, s Searcher, bodies ...string) (*Server, func(tag, line string) []string) {
+	t.Helper()
 	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
-	for _, body := range []string{"plain words", "indexed words", "more words"} {
+	for _, body := range bodies {
 		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\n"+body+"\r\n"), nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	reg := prometheus.NewRegistry()
-	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, reg)
-	fs := &fakeSearcher{}
-	srv.Searcher = fs
+	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
+	srv.Searcher = s
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln, false)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	br := bufio.NewReader(c)
 	cmd := func(tag, line string) []string {
 		c.Write([]byte(tag + " " + line + "\r\n"))
@@ -81,6 +72,24 @@ func TestServerSearcher(t *testing.T) {
 	br.ReadString('\n')
 	cmd("a", "LOGIN u@example.test pw")
 	cmd("b", "SELECT INBOX")
+	return srv, cmd
+}
+
+type fakeSearcher struct{ calls int }
+
+func (f *fakeSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
+	f.calls++
+	if q.Field == "BODY" && q.Value == "indexed" {
+		return []uint32{2}, true, nil
+	}
+	return nil, false, nil // not answerable: the server scans
+}
+
+// TestServerSearcher checks that text keys go to the Searcher, with the
+// scan as fallback.
+func TestServerSearcher(t *testing.T) {
+	fs := &fakeSearcher{}
+	srv, cmd := testServer(t, fs, "plain words", "indexed words", "more words")
 	if got := cmd("c", "SEARCH BODY indexed"); got[0] != "* SEARCH 2" {
 		t.Fatalf("indexed: %v", got)
 	}
@@ -115,55 +124,7 @@ func (f setSearcher) Search(ctx context.Context, account string, mailbox uint32,
 // ESEARCH and a key that needs the records (FLAGGED) must give the same
 // answers as ever, in a mailbox where an expunge shifted the numbers.
 func TestSearchFromIndexOnly(t *testing.T) {
-	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
-	defer st.Close()
-	ctx := context.Background()
-	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
-	for i := 0; i < 6; i++ {
-		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\nbody\r\n"), nil, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
-	srv.Searcher = setSearcher{"alpha": {1, 3, 5}, "beta": {3, 4, 6}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln, false)
-	defer srv.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	cmd := func(tag, line string) []string {
-		c.Write([]byte(tag + " " + line + "\r\n"))
-		var out []string
-		for {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			l, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			out = append(out, strings.TrimRight(l, "\r\n"))
-			if strings.HasPrefix(l, tag+" ") {
-				return out
-			}
-		}
-	}
-	br.ReadString('\n')
-	cmd("a", "LOGIN u@example.test pw")
-	cmd("b", "SELECT INBOX")
+	_, cmd := testServer(t, setSearcher{"alpha": {1, 3, 5}, "beta": {3, 4, 6}}, "1", "2", "3", "4", "5", "6")
 	cmd("c", `UID STORE 2 +FLAGS.SILENT (\Deleted)`)
 	cmd("d", "EXPUNGE") // view: UIDs 1 3 4 5 6 = sequence numbers 1-5
 	cmd("e", `UID STORE 5 +FLAGS.SILENT (\Flagged)`)
@@ -197,10 +158,7 @@ func (w *wordSearcher) Prepare(account string, e *storage.Email, meta *mailmeta.
 	w.prepared++
 	d := indexer.BuildDoc(account, *e, meta, raw, mailmeta.Limits{})
 	return func(q TextQuery) bool {
-		if q.Field != "BODY" {
-			return false
-		}
-		return indexer.Match(d, indexer.Body(q.Value))
+		return q.Field == "BODY" && indexer.Match(d, indexer.Body(q.Value))
 	}
 }
 
@@ -217,53 +175,7 @@ func TestScanMatchesLikeIndex(t *testing.T) {
 		{"substring", nil, map[string]string{"voice": "* SEARCH 1", "INVOICE": "* SEARCH 1", "invoice attached": "* SEARCH 1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
-			defer st.Close()
-			ctx := context.Background()
-			a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
-			if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\nThe invoice attached.\r\n"), nil, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
-			srv.Searcher = c.s
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln, false)
-			defer srv.Close()
-			conn, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			br := bufio.NewReader(conn)
-			cmd := func(tag, line string) []string {
-				conn.Write([]byte(tag + " " + line + "\r\n"))
-				var out []string
-				for {
-					conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-					l, err := br.ReadString('\n')
-					if err != nil {
-						t.Fatalf("%s: %v", line, err)
-					}
-					out = append(out, strings.TrimRight(l, "\r\n"))
-					if strings.HasPrefix(l, tag+" ") {
-						return out
-					}
-				}
-			}
-			br.ReadString('\n')
-			cmd("a", "LOGIN u@example.test pw")
-			cmd("b", "SELECT INBOX")
+			_, cmd := testServer(t, c.s, "The invoice attached.")
 			for q, want := range c.want {
 				if got := cmd("q", "SEARCH BODY \""+q+"\""); got[0] != want {
 					t.Errorf("SEARCH BODY %q: %q, want %q", q, got, want)
