@@ -16,8 +16,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/gocql/gocql"
 
 	"github.com/stoa-mail/stoa/integration/harness"
+	"github.com/stoa-mail/stoa/integration/testenv"
 )
 
 // imapServer starts stoa with two accounts; insecure allows LOGIN on the
@@ -809,12 +811,43 @@ func rssKB(pid int) int {
 	return 0
 }
 
+// benchServer starts the IMAP server on the embedded engine, or on
+// Cassandra (a fresh keyspace on STOA_TEST_CASSANDRA) when
+// STOA_BENCH_ENGINE=cassandra.
 func benchServer(b *testing.B) *harness.Server {
+	env := []string{"STOA_IMAP_ALLOW_INSECURE_AUTH=true", "STOA_IMAP_MAX_CONNS_PER_IP=20000"}
+	if os.Getenv("STOA_BENCH_ENGINE") == "cassandra" {
+		env = append(env, cassandraKeyspace(b)...)
+	}
 	return harness.Start(b, harness.Options{
 		Accounts: map[string]string{"alice@example.test": "alicepw"},
 		Roles:    []string{"imap"},
-		Env:      []string{"STOA_IMAP_ALLOW_INSECURE_AUTH=true", "STOA_IMAP_MAX_CONNS_PER_IP=20000"},
+		Env:      env,
 	})
+}
+
+// cassandraKeyspace creates and migrates a keyspace of its own on
+// STOA_TEST_CASSANDRA, dropped at the end, and returns the server's
+// environment for it.
+func cassandraKeyspace(tb testing.TB) []string {
+	cass := testenv.Cassandra(tb)
+	ks := "stoa_bench_" + randomSuffix(tb)
+	env := []string{"STOA_STORAGE_ENGINE=cassandra", "STOA_CASSANDRA_HOSTS=" + cass,
+		"STOA_CASSANDRA_KEYSPACE=" + ks, "STOA_CASSANDRA_SIMPLE_REPLICATION=1"}
+	mig := exec.Command(harness.Binary(tb), "migrate")
+	mig.Env = append(append(os.Environ(), env...), "STOA_SERVER_DATA_DIR="+tb.TempDir())
+	if out, err := mig.CombinedOutput(); err != nil {
+		tb.Fatalf("stoa migrate (keyspace %s): %v\n%s", ks, err, out)
+	}
+	tb.Cleanup(func() {
+		cl := gocql.NewCluster(strings.Split(cass, ",")...)
+		cl.Timeout = 30 * time.Second
+		if s, err := cl.CreateSession(); err == nil {
+			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+			s.Close()
+		}
+	})
+	return env
 }
 
 func benchLogin(b *testing.B, addr string) *raw {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stoa-mail/stoa/frontend/imap/proto"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
@@ -158,6 +160,58 @@ func (s *session) fetchStream(iv []ival, items []proto.FetchItem, keep func(*sto
 	if needMeta {
 		envOnly = false
 	}
+	// Metadata (and blobs) are read several at a time, responses written
+	// in order: on Cassandra each read is a round trip (1,000 envelopes:
+	// 1.7 s one by one). Blobs go in smaller windows to bound memory.
+	window := fetchWindow
+	if needBlob {
+		window = fetchBlobWindow
+	}
+	type item struct {
+		seq  int
+		e    *storage.Email
+		meta *mailmeta.Meta
+		raw  []byte
+	}
+	batch := make([]item, 0, window)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		g, _ := errgroup.WithContext(s.ctx)
+		g.SetLimit(fetchParallel)
+		for i := range batch {
+			it := &batch[i]
+			if !needMeta && !envOnly && !needBlob {
+				continue
+			}
+			g.Go(func() (err error) {
+				if needMeta {
+					if it.meta, err = s.srv.store.Meta(s.ctx, it.e.BlobID); err != nil {
+						return err
+					}
+				} else if envOnly {
+					if it.meta, err = s.envelope(it.e.BlobID); err != nil {
+						return err
+					}
+				}
+				if needBlob {
+					it.raw, err = s.srv.store.Blob(s.ctx, it.e.BlobID)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for _, it := range batch {
+			if err := s.writeFetch(it.seq, it.e, items, it.meta, it.raw); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for _, x := range iv {
 		from, to := sel.uids[x.i], sel.uids[x.j]
 		k := x.i
@@ -174,25 +228,15 @@ func (s *session) fetchStream(iv []ival, items []proto.FetchItem, keep func(*sto
 				if k > x.j || sel.uids[k] != e.UID || (keep != nil && !keep(e)) {
 					continue
 				}
-				var meta *mailmeta.Meta
-				var raw []byte
-				if needMeta {
-					if meta, err = s.srv.store.Meta(s.ctx, e.BlobID); err != nil {
-						return err
-					}
-				} else if envOnly {
-					if meta, err = s.envelope(e.BlobID); err != nil {
+				batch = append(batch, item{seq: k + 1, e: e})
+				if len(batch) == window {
+					if err := flush(); err != nil {
 						return err
 					}
 				}
-				if needBlob {
-					if raw, err = s.srv.store.Blob(s.ctx, e.BlobID); err != nil {
-						return err
-					}
-				}
-				if err := s.writeFetch(k+1, e, items, meta, raw); err != nil {
-					return err
-				}
+			}
+			if err := flush(); err != nil { // the page's emails are reused
+				return err
 			}
 			if len(page) < fetchPage || page[len(page)-1].UID >= to {
 				break
@@ -202,6 +246,14 @@ func (s *session) fetchStream(iv []ival, items []proto.FetchItem, keep func(*sto
 	}
 	return nil
 }
+
+// Concurrent reads per FETCH: messages per window (metadata only, and with
+// blobs), and reads in flight.
+const (
+	fetchWindow     = 64
+	fetchBlobWindow = 8
+	fetchParallel   = 16
+)
 
 // envelope decodes only the ENVELOPE of the stored metadata: the common
 // "UID FETCH 1:* (ENVELOPE FLAGS)" of a mail client's list view.

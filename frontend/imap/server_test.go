@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -185,5 +186,59 @@ func TestScanMatchesLikeIndex(t *testing.T) {
 				t.Error("the scan did not use the Matcher")
 			}
 		})
+	}
+}
+
+// TestFetchInOrder: metadata and blobs are read several at a time, yet
+// the responses come in sequence order with each message's own data,
+// across windows and after an expunge shifted the numbers.
+func TestFetchInOrder(t *testing.T) {
+	const n = 150 // more than two metadata windows and many blob windows
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf("body-%03d", i+1)
+	}
+	_, cmd := testServer(t, nil, bodies...)
+	cmd("c", `UID STORE 10 +FLAGS.SILENT (\Deleted)`)
+	cmd("d", "EXPUNGE")
+	for _, items := range []string{"(UID ENVELOPE FLAGS)", "(UID BODYSTRUCTURE)", "(UID BODY.PEEK[TEXT])"} {
+		got := cmd("f", "FETCH 1:* "+items)
+		lines := 0
+		for _, l := range got {
+			if !strings.HasPrefix(l, "* ") || !strings.Contains(l, "FETCH") {
+				continue
+			}
+			lines++
+			var seq, uid int
+			if _, err := fmt.Sscanf(l, "* %d FETCH (UID %d", &seq, &uid); err != nil {
+				t.Fatalf("%s: %q: %v", items, l, err)
+			}
+			want := seq
+			if seq >= 10 {
+				want = seq + 1 // UID 10 is gone
+			}
+			if seq != lines || uid != want {
+				t.Fatalf("%s: response #%d is seq %d UID %d, want seq %d UID %d", items, lines, seq, uid, lines, want)
+			}
+		}
+		if lines != n-1 {
+			t.Fatalf("%s: %d responses, want %d", items, lines, n-1)
+		}
+	}
+	// Literal bodies: each message's own text, in order.
+	got := strings.Join(cmd("g", "UID FETCH 1:* (BODY.PEEK[TEXT])"), "\n")
+	last := -1
+	for i := 1; i <= n; i++ {
+		k := strings.Index(got, fmt.Sprintf("body-%03d", i))
+		if i == 10 {
+			if k >= 0 {
+				t.Fatal("expunged message fetched")
+			}
+			continue
+		}
+		if k < 0 || k < last {
+			t.Fatalf("body-%03d at %d (previous at %d)", i, k, last)
+		}
+		last = k
 	}
 }
