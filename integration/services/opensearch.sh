@@ -43,29 +43,38 @@ FALLBACK_DIR="${TMPDIR:-/tmp}/stoa-test-$OPENSEARCH_NAME"
 # Modules the integ-test zip leaves out that the real distribution (and so
 # the docker-compose image) has, and Stoa uses: lang-painless, for the IMAP
 # SEARCH aggregation that returns large UID sets compactly (ADR 0008).
+# group:artifact:version of the module's jars, fetched without dependencies.
 PAINLESS_JARS=(
 	"org.opensearch.plugin:lang-painless:$OPENSEARCH_VERSION"
+	"org.opensearch.plugin:opensearch-scripting-painless-spi:$OPENSEARCH_VERSION"
 	"org.antlr:antlr4-runtime:4.13.1"
 	"org.ow2.asm:asm:9.7" "org.ow2.asm:asm-util:9.7" "org.ow2.asm:asm-tree:9.7"
 	"org.ow2.asm:asm-commons:9.7" "org.ow2.asm:asm-analysis:9.7"
-	"org.opensearch.plugin:opensearch-scripting-painless-spi:$OPENSEARCH_VERSION"
 )
-
-# mvn_copy G:A:V DIR: fetch one jar (no dependencies) into DIR.
-mvn_copy() {
-	mvn_quiet org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -Dartifact="$1" -DoutputDirectory="$2" -Dmdep.overWriteReleases=true
-}
 
 fetch_painless() {
 	local dir="$HOME_DIR/modules/lang-painless"
 	[[ -e $dir/.complete ]] && return 0
 	log "adding the lang-painless module"
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	local a
-	for a in "${PAINLESS_JARS[@]}"; do
-		mvn_copy "$a" "$dir"
-	done
+	rm -rf "$dir" "$dir.pom"
+	mkdir -p "$dir" "$dir.pom"
+	# One Maven run (a JVM start costs seconds): a pom listing the jars,
+	# each without its own dependencies.
+	{
+		echo '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+		echo '<groupId>stoa.test</groupId><artifactId>painless-module</artifactId><version>1</version><packaging>pom</packaging><dependencies>'
+		local a g n v
+		for a in "${PAINLESS_JARS[@]}"; do
+			IFS=: read -r g n v <<<"$a"
+			echo "<dependency><groupId>$g</groupId><artifactId>$n</artifactId><version>$v</version>"
+			echo '<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>'
+		done
+		echo '</dependencies></project>'
+	} >"$dir.pom/pom.xml"
+	mvn_quiet -f "$dir.pom/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+		-DoutputDirectory="$dir"
+	rm -rf "$dir.pom"
+	[[ -e $dir/lang-painless-$OPENSEARCH_VERSION.jar ]] || die "lang-painless jar missing after fetch"
 	cat >"$dir/plugin-descriptor.properties" <<EOF
 description=Painless scripting (added by integration/services/opensearch.sh)
 version=$OPENSEARCH_VERSION
