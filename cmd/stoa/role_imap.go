@@ -38,6 +38,8 @@ func startIMAP(ctx context.Context, a *App) error {
 		KeepAlive:         c.IdleKeepAlive.Duration,
 		MaxAuthFailures:   c.MaxAuthFailures,
 		AuthFailureDelay:  c.AuthFailureDelay.Duration,
+		MaxSearchKeyLen:   c.MaxSearchKeyLen,
+		MaxSearchTextKeys: c.MaxSearchTextKeys,
 	}, a.Log, a.Registry)
 	if a.Cfg.Index.Backend != "none" {
 		srv.Searcher = imapSearch{a}
@@ -75,6 +77,11 @@ func (s imapSearch) Search(ctx context.Context, acct string, mb uint32, q imap.T
 	iq, ok := indexQuery(q)
 	if !ok {
 		return nil, false, nil
+	}
+	if d := s.a.Cfg.Index.SearchTimeout.Duration; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
 	}
 	uids, err := se.Search(ctx, acct, mb, iq)
 	if errors.Is(err, indexer.ErrIndexBehind) {

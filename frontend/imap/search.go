@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -244,6 +245,32 @@ func usesModSeq(k *proto.SearchKey) bool {
 	return false
 }
 
+// checkSearchLimits refuses a search whose text keys are too long or too
+// many (each text key is a phrase query, or a scan): NO [LIMIT] (RFC 9051
+// §7.1).
+func (s *session) checkSearchLimits(k *proto.SearchKey) error {
+	n := 0
+	var walk func(k *proto.SearchKey) error
+	walk = func(k *proto.SearchKey) error {
+		switch k.Op {
+		case "BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC", "BCC", "HEADER":
+			if n++; n > s.srv.cfg.MaxSearchTextKeys {
+				return no("LIMIT", fmt.Sprintf("More than %d text search keys", s.srv.cfg.MaxSearchTextKeys))
+			}
+			if len(k.Str)+len(k.Value) > s.srv.cfg.MaxSearchKeyLen {
+				return no("LIMIT", fmt.Sprintf("Search string longer than %d bytes", s.srv.cfg.MaxSearchKeyLen))
+			}
+		}
+		for _, sk := range k.Sub {
+			if err := walk(sk); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(k)
+}
+
 // needsRecord reports whether evaluating k needs the messages' stored
 // records (flags, dates, sizes, MODSEQs, metadata, or a scan).
 func needsRecord(k *proto.SearchKey, indexed map[*proto.SearchKey][]uint32) bool {
@@ -267,6 +294,9 @@ func needsRecord(k *proto.SearchKey, indexed map[*proto.SearchKey][]uint32) bool
 // the index answers every key, the records are not read: a frequent word
 // in a 100,000-message mailbox would otherwise read all of them).
 func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) error) error {
+	if err := s.checkSearchLimits(k); err != nil {
+		return err
+	}
 	sel := s.sel
 	if len(sel.uids) == 0 {
 		return nil
@@ -289,7 +319,7 @@ func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) e
 			if i == len(sel.uids) {
 				break
 			}
-			if sel.uids[i] == u {
+			if _, gone := sel.pendingExp[u]; sel.uids[i] == u && !gone {
 				e.UID, m.seq = u, uint32(i+1)
 				if err := fn(m); err != nil {
 					return err
@@ -302,6 +332,9 @@ func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) e
 		e := &storage.Email{}
 		m := &msg{s: s, e: e}
 		for i, u := range sel.uids {
+			if _, gone := sel.pendingExp[u]; gone {
+				continue // expunged, not yet announced: no record (like the scan)
+			}
 			e.UID, m.seq = u, uint32(i+1)
 			if c.match(k, m) {
 				if err := fn(m); err != nil {
@@ -403,7 +436,29 @@ func cmdSearch(s *session, c *proto.Command) error {
 		}
 	}
 	if save {
-		s.saved = uids
+		// RFC 5182 §2.4: with MIN and/or MAX but neither ALL nor COUNT,
+		// only those messages are saved.
+		minOnly, maxOnly, all := false, false, false
+		for _, r := range others {
+			switch r {
+			case "MIN":
+				minOnly = true
+			case "MAX":
+				maxOnly = true
+			default:
+				all = true
+			}
+		}
+		switch {
+		case all || (!minOnly && !maxOnly) || len(uids) == 0:
+			s.saved = uids
+		case minOnly && maxOnly && len(uids) > 1:
+			s.saved = []uint32{uids[0], uids[len(uids)-1]}
+		case minOnly:
+			s.saved = []uint32{uids[0]}
+		default:
+			s.saved = []uint32{uids[len(uids)-1]}
+		}
 	}
 	w := &s.w
 	if !sc.HasReturn && !s.rev2 {

@@ -137,6 +137,7 @@ func (s *session) mailboxArg(v proto.Value) (string, error) {
 
 func (s *session) unselect() {
 	s.sel = nil
+	s.saved = nil // RFC 5182 §2.1: $ belongs to the selected mailbox
 	if s.state == stateSelected {
 		s.state = stateAuth
 	}
@@ -249,6 +250,7 @@ func cmdSelect(s *session, c *proto.Command) error {
 	w.num(max(mb.HighestModSeq, 1))
 	w.WriteString("] Highest\r\n")
 	s.sel = sel
+	s.saved = nil // RFC 5182 §2.1: SELECT and EXAMINE reset $
 	s.state = stateSelected
 	s.lastPoll = time.Now()
 	if qr != nil && qUIDValidity == mb.UIDValidity {

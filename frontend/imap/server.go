@@ -31,6 +31,8 @@ type Config struct {
 	KeepAlive         time.Duration // "* OK" during IDLE (default 2 min)
 	MaxAuthFailures   int           // failed logins before disconnect (default 3)
 	AuthFailureDelay  time.Duration // delay after each failed login (default 1 s, doubled each time)
+	MaxSearchKeyLen   int           // bytes of one SEARCH text key's value (default 1 KiB)
+	MaxSearchTextKeys int           // text keys (BODY, TEXT, FROM…) in one SEARCH (default 64)
 }
 
 func (c *Config) defaults() {
@@ -39,6 +41,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxLiteral <= 0 {
 		c.MaxLiteral = 50 << 20
+	}
+	if c.MaxSearchKeyLen <= 0 {
+		c.MaxSearchKeyLen = 1 << 10
+	}
+	if c.MaxSearchTextKeys <= 0 {
+		c.MaxSearchTextKeys = 64
 	}
 	if c.MaxLineLength <= 0 {
 		c.MaxLineLength = 64 << 10

@@ -24,6 +24,14 @@ import (
 // its response lines.
 func testServer(t *testing.T, s Searcher, bodies ...string) (*Server, func(tag, line string) []string) {
 	t.Helper()
+	srv, connect := testServerConns(t, s, bodies...)
+	return srv, connect()
+}
+
+// testServerConns is testServer for tests that need several sessions:
+// each call of connect opens one.
+func testServerConns(t *testing.T, s Searcher, bodies ...string) (*Server, func() func(tag, line string) []string) {
+	t.Helper()
 	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -49,31 +57,34 @@ func testServer(t *testing.T, s Searcher, bodies ...string) (*Server, func(tag, 
 	}
 	go srv.Serve(ln, false)
 	t.Cleanup(func() { srv.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	br := bufio.NewReader(c)
-	cmd := func(tag, line string) []string {
-		c.Write([]byte(tag + " " + line + "\r\n"))
-		var out []string
-		for {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			l, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			out = append(out, strings.TrimRight(l, "\r\n"))
-			if strings.HasPrefix(l, tag+" ") {
-				return out
+	connect := func() func(tag, line string) []string {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		br := bufio.NewReader(c)
+		cmd := func(tag, line string) []string {
+			c.Write([]byte(tag + " " + line + "\r\n"))
+			var out []string
+			for {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				out = append(out, strings.TrimRight(l, "\r\n"))
+				if strings.HasPrefix(l, tag+" ") {
+					return out
+				}
 			}
 		}
+		br.ReadString('\n')
+		cmd("a", "LOGIN u@example.test pw")
+		cmd("b", "SELECT INBOX")
+		return cmd
 	}
-	br.ReadString('\n')
-	cmd("a", "LOGIN u@example.test pw")
-	cmd("b", "SELECT INBOX")
-	return srv, cmd
+	return srv, connect
 }
 
 type fakeSearcher struct{ calls int }
@@ -240,5 +251,75 @@ func TestFetchInOrder(t *testing.T) {
 			t.Fatalf("body-%03d at %d (previous at %d)", i, k, last)
 		}
 		last = k
+	}
+}
+
+// TestSearchPendingExpunge: messages another session expunged, which this
+// session has not been told of yet (no EXPUNGE during SEARCH, RFC 9051
+// §7.5.1), are not search results even for keys the index answers alone
+// (NOT, ALL); sequence numbers stay those of the session's view.
+func TestSearchPendingExpunge(t *testing.T) {
+	_, connect := testServerConns(t, setSearcher{"apple": {1, 2, 3, 4}}, "1", "2", "3", "4")
+	a, b := connect(), connect()
+	b("c", `STORE 2 +FLAGS.SILENT (\Deleted)`)
+	b("d", "EXPUNGE")
+	for _, c := range []struct{ cmd, want string }{
+		{"SEARCH NOT TEXT apple", "* SEARCH"},
+		{"SEARCH ALL", "* SEARCH 1 3 4"},
+		{"SEARCH TEXT apple", "* SEARCH 1 3 4"},
+		{"SEARCH RETURN (COUNT) ALL", `* ESEARCH (TAG "q") COUNT 3`},
+	} {
+		if got := a("q", c.cmd); got[0] != c.want {
+			t.Errorf("%s: %q, want %q", c.cmd, got, c.want)
+		}
+	}
+}
+
+// TestSearchResSaved: RFC 5182 — SELECT/EXAMINE/UNSELECT reset $, and
+// SAVE with MIN and/or MAX (but not ALL or COUNT) saves only those.
+func TestSearchResSaved(t *testing.T) {
+	_, cmd := testServer(t, setSearcher{"apple": {1, 2, 3, 4}}, "1", "2", "3", "4")
+	for _, c := range []struct{ ret, want string }{
+		{"(SAVE MIN)", "* SEARCH 1"},
+		{"(SAVE MAX)", "* SEARCH 4"},
+		{"(SAVE MIN MAX)", "* SEARCH 1 4"},
+		{"(SAVE MIN COUNT)", "* SEARCH 1 2 3 4"},
+		{"(SAVE)", "* SEARCH 1 2 3 4"},
+	} {
+		cmd("s", "UID SEARCH RETURN "+c.ret+" TEXT apple")
+		if got := cmd("q", "UID SEARCH UID $"); got[0] != c.want {
+			t.Errorf("after RETURN %s: $ is %q, want %q", c.ret, got, c.want)
+		}
+	}
+	for _, reset := range []string{"SELECT INBOX", "EXAMINE INBOX", "UNSELECT"} {
+		cmd("s", "UID SEARCH RETURN (SAVE) TEXT apple")
+		cmd("r", reset)
+		if reset == "UNSELECT" {
+			cmd("r2", "SELECT INBOX")
+		}
+		if got := cmd("q", "UID SEARCH UID $"); got[0] != "* SEARCH" {
+			t.Errorf("after %s: $ is %q, want empty", reset, got)
+		}
+	}
+}
+
+// TestSearchLimits: an overlong text key or too many text keys get NO
+// [LIMIT] (a 1 MB phrase exhausted OpenSearch's heap), and the session
+// goes on.
+func TestSearchLimits(t *testing.T) {
+	_, cmd := testServer(t, setSearcher{"apple": {1}}, "apple")
+	long := strings.Repeat("apple ", 200) // 1,200 bytes
+	if got := cmd("l", fmt.Sprintf("SEARCH TEXT {%d+}\r\n%s", len(long), long)); !strings.HasPrefix(got[len(got)-1], "l NO [LIMIT]") {
+		t.Errorf("long key: %q", got)
+	}
+	many := strings.Repeat("TEXT apple ", 65)
+	if got := cmd("m", "SEARCH "+many); !strings.HasPrefix(got[len(got)-1], "m NO [LIMIT]") {
+		t.Errorf("65 text keys: %q", got)
+	}
+	if got := cmd("s", "SEARCH "+strings.Repeat("TEXT apple ", 64)); got[0] != "* SEARCH 1" {
+		t.Errorf("64 text keys: %q", got)
+	}
+	if got := cmd("o", "SEARCH TEXT apple"); got[0] != "* SEARCH 1" {
+		t.Errorf("after the refusals: %q", got)
 	}
 }

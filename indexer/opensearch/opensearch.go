@@ -617,16 +617,19 @@ func decodeUIDSet(dst []uint32, enc string) ([]uint32, error) {
 		return nil, fmt.Errorf("opensearch: UID set: %w", err)
 	}
 	var prev uint64
-	for len(b) > 0 {
+	for i := 0; len(b) > 0; i++ {
 		d, n := binary.Uvarint(b)
 		if n <= 0 {
 			return nil, errors.New("opensearch: UID set: bad varint")
 		}
 		b = b[n:]
-		prev += d
-		if prev > math.MaxUint32 {
+		if d > math.MaxUint32-prev {
 			return nil, errors.New("opensearch: UID set: UID out of range")
 		}
+		if d == 0 && i > 0 {
+			return nil, errors.New("opensearch: UID set: UID repeated")
+		}
+		prev += d
 		dst = append(dst, uint32(prev))
 	}
 	return dst, nil

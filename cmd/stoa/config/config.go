@@ -126,6 +126,8 @@ type IMAP struct {
 	IdleKeepAlive     Duration `toml:"idle_keepalive" help:"untagged OK sent during IDLE (default 2m)"`
 	MaxAuthFailures   int      `toml:"max_auth_failures" help:"failed logins before disconnect (default 3)"`
 	AuthFailureDelay  Duration `toml:"auth_failure_delay" help:"delay after a failed login, doubled each time (default 1s)"`
+	MaxSearchKeyLen   int      `toml:"max_search_key_length" help:"bytes of one SEARCH text key (BODY, TEXT…); longer: NO [LIMIT]"`
+	MaxSearchTextKeys int      `toml:"max_search_text_keys" help:"text keys in one SEARCH; more: NO [LIMIT]"`
 }
 
 // HTTP configures JMAP, DAV and the admin endpoints.
@@ -143,6 +145,7 @@ type Index struct {
 	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval: an indexing batch waits for it twice (documents, then checkpoint), so it adds to the delivery-to-searchable lag"`
 	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer looks for changes made by other processes"`
 	Workers       int      `toml:"workers" help:"accounts indexed at once"`
+	SearchTimeout Duration `toml:"search_timeout" help:"longest a search may take in the index; then IMAP scans the mailbox instead"`
 	Shards        int      `toml:"shards" help:"OpenSearch primary shards of a new index"`
 	Replicas      int      `toml:"replicas" help:"OpenSearch replicas of a new index"`
 }
@@ -161,10 +164,12 @@ func Default() Config {
 			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLineLength: 64 << 10,
-			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second}},
+			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second},
+			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
-			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1},
+			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1,
+			SearchTimeout: Duration{30 * time.Second}},
 	}
 }
 
