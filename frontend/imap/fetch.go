@@ -178,31 +178,26 @@ func (s *session) fetchStream(iv []ival, items []proto.FetchItem, keep func(*sto
 		if len(batch) == 0 {
 			return nil
 		}
-		g, _ := errgroup.WithContext(s.ctx)
-		g.SetLimit(fetchParallel)
-		for i := range batch {
-			it := &batch[i]
-			if !needMeta && !envOnly && !needBlob {
-				continue
+		if needMeta || envOnly || needBlob {
+			var g errgroup.Group
+			g.SetLimit(fetchParallel)
+			for i := range batch {
+				it := &batch[i]
+				g.Go(func() (err error) {
+					if needMeta {
+						it.meta, err = s.srv.store.Meta(s.ctx, it.e.BlobID)
+					} else if envOnly {
+						it.meta, err = s.envelope(it.e.BlobID)
+					}
+					if err == nil && needBlob {
+						it.raw, err = s.srv.store.Blob(s.ctx, it.e.BlobID)
+					}
+					return err
+				})
 			}
-			g.Go(func() (err error) {
-				if needMeta {
-					if it.meta, err = s.srv.store.Meta(s.ctx, it.e.BlobID); err != nil {
-						return err
-					}
-				} else if envOnly {
-					if it.meta, err = s.envelope(it.e.BlobID); err != nil {
-						return err
-					}
-				}
-				if needBlob {
-					it.raw, err = s.srv.store.Blob(s.ctx, it.e.BlobID)
-				}
+			if err := g.Wait(); err != nil {
 				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return err
+			}
 		}
 		for _, it := range batch {
 			if err := s.writeFetch(it.seq, it.e, items, it.meta, it.raw); err != nil {

@@ -82,11 +82,7 @@ func (m *msg) textMatch(k *proto.SearchKey) bool {
 			}
 			m.match = mt.Prepare(m.s.acct.ID, m.e, m.getMeta(), raw)
 		}
-		q := TextQuery{Field: k.Op, Value: k.Str}
-		if k.Op == "HEADER" {
-			q.Header, q.Value = k.Str, k.Value
-		}
-		return m.match(q)
+		return m.match(textQuery(k))
 	}
 	low := strings.ToLower(k.Str)
 	meta := m.getMeta()
@@ -205,6 +201,14 @@ func (c *evalCtx) match(k *proto.SearchKey, m *msg) bool {
 	return m.textMatch(k)
 }
 
+// textQuery is the Searcher's form of a text key.
+func textQuery(k *proto.SearchKey) TextQuery {
+	if k.Op == "HEADER" {
+		return TextQuery{Field: k.Op, Header: k.Str, Value: k.Value}
+	}
+	return TextQuery{Field: k.Op, Value: k.Str}
+}
+
 // prepareIndex asks the Searcher for each text key it can answer.
 func (s *session) prepareIndex(k *proto.SearchKey, out map[*proto.SearchKey][]uint32) {
 	if s.srv.Searcher == nil {
@@ -212,11 +216,7 @@ func (s *session) prepareIndex(k *proto.SearchKey, out map[*proto.SearchKey][]ui
 	}
 	switch k.Op {
 	case "BODY", "TEXT", "SUBJECT", "FROM", "TO", "CC", "BCC", "HEADER":
-		q := TextQuery{Field: k.Op, Value: k.Str}
-		if k.Op == "HEADER" {
-			q.Header, q.Value = k.Str, k.Value
-		}
-		uids, ok, err := s.srv.Searcher.Search(s.ctx, s.acct.ID, s.sel.id, q)
+		uids, ok, err := s.srv.Searcher.Search(s.ctx, s.acct.ID, s.sel.id, textQuery(k))
 		if err != nil {
 			s.srv.log.Warn("imap search index failed; scanning", "err", err)
 			return

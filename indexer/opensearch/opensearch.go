@@ -552,9 +552,25 @@ return Base64.getEncoder().encodeToString(out);`
 
 var errScriptRefused = errors.New("opensearch: script refused")
 
-func (x *Index) searchAgg(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
-	emails := map[string]any{"bool": map[string]any{"filter": []any{
+// emailsQuery matches the email documents of mailbox that match q (the
+// account filter and routing are added by the caller).
+func emailsQuery(mailbox uint32, q indexer.Query) map[string]any {
+	return map[string]any{"bool": map[string]any{"filter": []any{
 		term("kind", indexer.KindEmail), term("mailbox", mailbox), Query(q)}}}
+}
+
+// checkpointOf reads the checkpoint from a search hit that is the
+// account's checkpoint document.
+func checkpointOf(h hit, account string) (uint64, bool) {
+	if h.ID != indexer.CheckpointID(account) {
+		return 0, false
+	}
+	m, _ := first(h.Fields["modseq"]).(float64)
+	return uint64(m), true
+}
+
+func (x *Index) searchAgg(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
+	emails := emailsQuery(mailbox, q)
 	body := map[string]any{
 		"size": 1, "_source": false, "track_total_hits": false,
 		"query": map[string]any{"bool": map[string]any{
@@ -590,9 +606,8 @@ func (x *Index) searchAgg(ctx context.Context, account string, mailbox uint32, q
 	}
 	var cp uint64
 	for _, h := range r.Hits.Hits {
-		if h.ID == indexer.CheckpointID(account) {
-			m, _ := first(h.Fields["modseq"]).(float64)
-			cp = uint64(m)
+		if m, ok := checkpointOf(h, account); ok {
+			cp = m
 		}
 	}
 	uids := make([]uint32, 0, r.Aggregations.M.DocCount)
@@ -638,8 +653,7 @@ func decodeUIDSet(dst []uint32, enc string) ([]uint32, error) {
 // searchHits pages through the hits (sorted by kind, so the checkpoint
 // comes first, then by uid).
 func (x *Index) searchHits(ctx context.Context, account string, mailbox uint32, q indexer.Query) ([]uint32, uint64, error) {
-	emails := map[string]any{"bool": map[string]any{"filter": []any{
-		term("kind", indexer.KindEmail), term("mailbox", mailbox), Query(q)}}}
+	emails := emailsQuery(mailbox, q)
 	var uids []uint32
 	var cp uint64
 	var after []any
@@ -662,9 +676,8 @@ func (x *Index) searchHits(ctx context.Context, account string, mailbox uint32, 
 			return nil, 0, err
 		}
 		for _, h := range r.Hits.Hits {
-			if h.ID == indexer.CheckpointID(account) {
-				m, _ := first(h.Fields["modseq"]).(float64)
-				cp = uint64(m)
+			if m, ok := checkpointOf(h, account); ok {
+				cp = m
 				continue
 			}
 			if u, ok := indexer.ParseUID(h.ID); ok {
