@@ -52,6 +52,7 @@ bench:
 		echo "== smtp"; $(MAKE) --no-print-directory bench-smtp && \
 		echo "== imap"; $(MAKE) --no-print-directory bench-imap && \
 		echo "== index"; $(MAKE) --no-print-directory bench-index && \
+		echo "== index sidecar"; $(MAKE) --no-print-directory bench-sidecar && \
 		echo "== search over IMAP"; $(MAKE) --no-print-directory bench-imap-search'
 
 lint:
@@ -103,3 +104,9 @@ BENCH_INDEX_N ?= 100000
 .PHONY: bench-index
 bench-index:
 	STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) $(GO) run ./indexer/cmd/benchindex -n $(BENCH_INDEX_N)
+
+# The indexer as its own process against Cassandra and OpenSearch (ADR 0009): cost of one look for
+# work through the activity feed against a sweep of every account, and delivery → searchable lag.
+.PHONY: bench-sidecar
+bench-sidecar:
+	STOA_TEST_OPENSEARCH=$(STOA_TEST_OPENSEARCH) $(GO) run ./indexer/cmd/benchindex -sidecar $(STOA_TEST_CASSANDRA) -sidecar-accounts 2000 -lag 100

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stoa-mail/stoa/storage"
 )
 
@@ -62,9 +64,17 @@ type Indexer struct {
 	Log     *slog.Logger
 	// BatchSize is the number of change records per Apply (default 500).
 	BatchSize int
-	// PollInterval is how often every account's MODSEQ is compared with
-	// its checkpoint, to find changes made by other processes (default 2s).
+	// PollInterval is how often the store's activity feed is read to find
+	// accounts changed by other processes (default 250ms; ADR 0009).
 	PollInterval time.Duration
+	// SweepInterval is how often every account's MODSEQ is compared with
+	// its checkpoint: the backstop for activity notes lost in a crash
+	// (default 10m).
+	SweepInterval time.Duration
+	// FeedOverlap is how far before the time it last read up to each
+	// activity feed read starts again, for notes written late or by a
+	// writer whose clock is behind (default 30s).
+	FeedOverlap time.Duration
 	// Watch subscribes to Store.Watch for in-process changes (stoa serve).
 	Watch bool
 	// Workers index that many accounts at once (default 2).
@@ -320,11 +330,17 @@ func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOption
 }
 
 // Run indexes until ctx ends: every account with changes after its
-// checkpoint, found by polling and (with Watch) by notification.
+// checkpoint, found through the store's activity feed (every
+// PollInterval), by notification (with Watch) and by a sweep of every
+// account (at start, then every SweepInterval).
 func (ix *Indexer) Run(ctx context.Context) error {
 	poll := ix.PollInterval
 	if poll <= 0 {
-		poll = 2 * time.Second
+		poll = 250 * time.Millisecond
+	}
+	sweepEvery := ix.SweepInterval
+	if sweepEvery <= 0 {
+		sweepEvery = 10 * time.Minute
 	}
 	workers := ix.Workers
 	if workers <= 0 {
@@ -341,32 +357,128 @@ func (ix *Indexer) Run(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if err := ix.Sync(ctx, acct); err != nil && ctx.Err() == nil {
+				if err := ix.syncOrDrop(ctx, acct); err != nil && ctx.Err() == nil {
 					ix.log().Error("index: sync failed; will retry", "account", acct, "err", err)
 				}
 				q.done(acct)
 			}
 		}()
 	}
-	watched := map[string]func(){}
-	defer func() {
-		for _, c := range watched {
-			c()
-		}
-		wg.Wait()
+	defer wg.Wait()
+	// The feed is read from before the first sweep starts: together they
+	// miss nothing.
+	f := &feed{cursor: time.Now(), seen: map[feedNote]struct{}{}}
+	sweepNow := make(chan struct{}, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ix.sweepLoop(ctx, q, sweepEvery, sweepNow)
 	}()
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		if err := ix.pollOnce(ctx, q, watched); err != nil && ctx.Err() == nil {
-			ix.log().Error("index: poll failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		err := ix.readFeed(ctx, q, f)
+		if errors.Is(err, storage.ErrActivityTruncated) {
+			ix.log().Warn("index: activity feed no longer reaches back to the last read; sweeping every account")
+			f.cursor = time.Now()
+			select {
+			case sweepNow <- struct{}{}:
+			default:
+			}
+		} else if err != nil && ctx.Err() == nil {
+			ix.log().Error("index: activity feed read failed; will retry", "err", err)
+		}
 	}
+}
+
+// sweepLoop compares every account with its checkpoint, at start and
+// then every interval (or when asked on now).
+func (ix *Indexer) sweepLoop(ctx context.Context, q *queue, interval time.Duration, now <-chan struct{}) {
+	watched := map[string]func(){}
+	defer func() {
+		for _, c := range watched {
+			c()
+		}
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := ix.pollOnce(ctx, q, watched); err != nil && ctx.Err() == nil {
+			ix.log().Error("index: sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-now:
+		}
+	}
+}
+
+// feed is the indexer's position in the store's activity feed.
+type feed struct {
+	cursor time.Time             // read up to here (reader's clock)
+	seen   map[feedNote]struct{} // notes already acted on, within the overlap
+}
+
+type feedNote struct {
+	account string
+	at      int64 // unix ms
+}
+
+// readFeed queues the accounts noted since the last read (less the
+// overlap), each note once.
+func (ix *Indexer) readFeed(ctx context.Context, q *queue, f *feed) error {
+	overlap := ix.FeedOverlap
+	if overlap <= 0 {
+		overlap = 30 * time.Second
+	}
+	start := time.Now()
+	since := f.cursor.Add(-overlap)
+	fresh := map[string]bool{}
+	err := ix.Store.Activity(ctx, since, func(acct string, at time.Time) error {
+		n := feedNote{acct, at.UnixMilli()}
+		if _, ok := f.seen[n]; !ok {
+			f.seen[n] = struct{}{}
+			fresh[acct] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f.cursor = start
+	for n := range f.seen {
+		if n.at < since.UnixMilli() {
+			delete(f.seen, n)
+		}
+	}
+	for a := range fresh {
+		q.push(a)
+	}
+	return nil
+}
+
+// syncOrDrop indexes the account's changes, or drops its documents if
+// the account no longer exists.
+func (ix *Indexer) syncOrDrop(ctx context.Context, account string) error {
+	if _, err := ix.Store.Account(ctx, account); errors.Is(err, storage.ErrNotFound) {
+		cp, err := ix.Backend.Checkpoint(ctx, account)
+		if err != nil || cp == 0 {
+			return err
+		}
+		ix.log().Info("index: account deleted; dropping its documents", "account", account)
+		defer ix.lock(account)()
+		return ix.Backend.DropAccount(ctx, account)
+	} else if err != nil {
+		return err
+	}
+	return ix.Sync(ctx, account)
 }
 
 func (ix *Indexer) pollOnce(ctx context.Context, q *queue, watched map[string]func()) error {
@@ -380,8 +492,20 @@ func (ix *Indexer) pollOnce(ctx context.Context, q *queue, watched map[string]fu
 		return err
 	}
 	live := map[string]bool{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16) // state reads in flight
 	for _, a := range accts {
 		live[a.ID] = true
+		g.Go(func() error {
+			st, err := ix.Store.State(gctx, a.ID)
+			if err != nil {
+				return err
+			}
+			if st.ModSeq > cps[a.ID] {
+				q.push(a.ID)
+			}
+			return nil
+		})
 		if ix.Watch {
 			if _, ok := watched[a.ID]; !ok {
 				ch, cancel := ix.Store.Watch(a.ID)
@@ -401,13 +525,9 @@ func (ix *Indexer) pollOnce(ctx context.Context, q *queue, watched map[string]fu
 				}(a.ID)
 			}
 		}
-		st, err := ix.Store.State(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		if st.ModSeq > cps[a.ID] {
-			q.push(a.ID)
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for id, c := range watched {
 		if !live[id] {
@@ -439,7 +559,10 @@ func (ix *Indexer) dropDeleted(ctx context.Context, cps map[string]uint64, live 
 	for id := range cps {
 		if !live[id] {
 			ix.log().Info("index: account deleted; dropping its documents", "account", id)
-			if err := ix.Backend.DropAccount(ctx, id); err != nil {
+			unlock := ix.lock(id)
+			err := ix.Backend.DropAccount(ctx, id)
+			unlock()
+			if err != nil {
 				return fmt.Errorf("drop %s: %w", id, err)
 			}
 		}

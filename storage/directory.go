@@ -234,7 +234,11 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	if err := s.eng.DropAccountData(ctx, id); err != nil {
 		return err
 	}
-	return s.eng.DeleteAccount(ctx, id)
+	if err := s.eng.DeleteAccount(ctx, id); err != nil {
+		return err
+	}
+	s.noteActivity(id) // the indexer drops its documents (ADR 0009)
+	return nil
 }
 
 // Authenticate checks a login (primary address or alias) and a password or

@@ -22,4 +22,5 @@ var (
 	ErrAccountDisabled   = errors.New("storage: account disabled")
 	ErrInvalidFlag       = errors.New("storage: invalid flag")
 	ErrUIDValidityChange = errors.New("storage: uidvalidity changed")
+	ErrClosed            = errors.New("storage: engine closed")
 )

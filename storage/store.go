@@ -26,6 +26,7 @@ type Config struct {
 	ParseLimits     mailmeta.Limits // metadata parse caps
 	DefaultBoxes    []DefaultBox    // created with each account
 	PasswordCost    PasswordCost
+	ActivityFlush   time.Duration // how often activity notes are written (default 100 ms; ADR 0009)
 	Logger          *slog.Logger
 }
 
@@ -79,6 +80,13 @@ type Store struct {
 	mu        sync.Mutex
 	watchers  map[string]map[chan struct{}]struct{}
 	acctCache sync.Map // account id → cachedAccount (quota limits)
+
+	// Activity feed writer (activity.go).
+	actMu      sync.Mutex
+	actPending map[string]struct{}
+	actStop    chan struct{}
+	actDone    chan struct{}
+	actClosed  bool
 }
 
 // New returns a Store over eng.
@@ -93,8 +101,11 @@ func (s *Store) Engine() Engine { return s.eng }
 // Config returns the effective configuration.
 func (s *Store) Config() Config { return s.cfg }
 
-// Close closes the engine.
-func (s *Store) Close() error { return s.eng.Close() }
+// Close writes the queued activity notes and closes the engine.
+func (s *Store) Close() error {
+	s.stopActivity()
+	return s.eng.Close()
+}
 
 // update runs one mutation: fn computes the writes over a txn; the engine
 // commits them. Watchers of the account are told after the commit.
@@ -115,6 +126,7 @@ func (s *Store) update(ctx context.Context, account string, fn func(t *txn) erro
 	})
 	if err == nil && committed {
 		s.notify(account)
+		s.noteActivity(account)
 	}
 	return err
 }

@@ -102,6 +102,7 @@ func storeConfig(cfg config.Config) storage.Config {
 		ChangeRetention: cfg.Storage.ChangeRetention,
 		MaxMessageSize:  cfg.Storage.MaxMessageSize,
 		ParseLimits:     lim,
+		ActivityFlush:   cfg.Storage.ActivityFlush.Duration,
 		Logger:          slog.Default(),
 	}
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("AccountIsolation", func(t *testing.T) { testIsolation(t, h) })
 	t.Run("CorpusMatchesBruteForce", func(t *testing.T) { testCorpus(t, h) })
 	t.Run("LargeResults", func(t *testing.T) { LargeResults(t, h) })
+	t.Run("SidecarFollowsActivityFeed", func(t *testing.T) { testSidecar(t, h) })
 }
 
 // LargeResults writes documents straight to the back end (no store):
@@ -254,6 +255,70 @@ Content-Transfer-Encoding: base64
 --m--
 `
 )
+
+// An indexer in another process (the sidecar) learns of changes only from
+// the store's activity feed: another Store over the same engine writes,
+// the indexer gets no notification and sweeps every account only once,
+// at start (ADR 0009).
+func testSidecar(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	writer := storage.New(e.s.Engine(), storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1},
+		ActivityFlush: 20 * time.Millisecond})
+	ix := &indexer.Indexer{Store: e.s, Backend: e.b, PollInterval: 20 * time.Millisecond, SweepInterval: time.Hour,
+		FeedOverlap: time.Second}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ix.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if e.h.Refresh != nil {
+				e.h.Refresh(t)
+			}
+			if ok() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen by the indexer after 30 s", what)
+			}
+		}
+	}
+	indexed := func(acct string, mb uint32, word string, uid uint32) func() bool {
+		return func() bool {
+			got, _, err := e.b.Search(ctx, acct, mb, indexer.Text(word)) // the index alone
+			must(t, err)
+			return fmt.Sprint(got) == fmt.Sprint([]uint32{uid})
+		}
+	}
+	a, err := writer.AddAccount(ctx, "sidecar@example.org", "", storage.AccountOptions{})
+	must(t, err)
+	inbox, err := writer.MailboxByName(ctx, a.ID, "INBOX")
+	must(t, err)
+	r1, err := writer.Append(ctx, a.ID, inbox.ID, []byte("Subject: one\r\n\r\nzanzibar\r\n"), nil, time.Time{})
+	must(t, err)
+	eventually("first delivery", indexed(a.ID, inbox.ID, "zanzibar", r1.UID))
+	// Long after the start-up sweep: only the feed can tell.
+	r2, err := writer.Append(ctx, a.ID, inbox.ID, []byte("Subject: two\r\n\r\nquokka\r\n"), nil, time.Time{})
+	must(t, err)
+	eventually("second delivery", indexed(a.ID, inbox.ID, "quokka", r2.UID))
+	_, err = writer.StoreFlags(ctx, a.ID, inbox.ID, []uint32{r1.UID}, storage.FlagsAdd, []string{storage.FlagDeleted}, storage.StoreOptions{})
+	must(t, err)
+	if x, err := writer.Expunge(ctx, a.ID, inbox.ID, []uint32{r1.UID}); err != nil || len(x.UIDs) != 1 {
+		t.Fatalf("expunge: %v %v", x, err)
+	}
+	eventually("expunge", func() bool {
+		got, _, err := e.b.Search(ctx, a.ID, inbox.ID, indexer.Text("zanzibar"))
+		must(t, err)
+		return len(got) == 0
+	})
+	must(t, writer.DeleteAccount(ctx, a.ID))
+	eventually("account deletion", func() bool {
+		cp, err := e.b.Checkpoint(ctx, a.ID)
+		must(t, err)
+		return cp == 0 && len(e.docIDs(a.ID)) == 0
+	})
+}
 
 func testLifecycle(t *testing.T, h Harness) {
 	e := newEnv(t, h)

@@ -179,6 +179,18 @@ var migrations = []migration{
 		AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}
 		AND comment = 'delivery dedupe records (dlv/ keys), expire by TTL'`,
 	}},
+	{2, "activity feed", []string{
+		`CREATE TABLE IF NOT EXISTS %[1]s.account_activity (
+			minute bigint,
+			shard int,
+			at timestamp,
+			account text,
+			PRIMARY KEY ((minute, shard), at, account)
+		) WITH default_time_to_live = 93600
+		AND gc_grace_seconds = 10800
+		AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}
+		AND comment = 'activity feed (ADR 0009): accounts with committed changes; minute = unix time / 60, shard = fnv32a(account) % 16; expire by TTL'`,
+	}},
 }
 
 // SchemaVersion is the schema version this binary needs.

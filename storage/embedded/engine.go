@@ -15,6 +15,7 @@
 //	u/<accountID>/e/<be32 mailbox><be32 uid>     Email
 //	u/<accountID>/c/<be64 seq><be16 part>  Change
 //	u/<accountID>/k/<key>               small keyed records (threads, dedupe, subscriptions)
+//	act/<be64 unix ms>/<accountID>      "" (activity feed, ADR 0009)
 //
 // Every account mutation is one Pebble batch committed with Sync, so it is
 // atomic and durable when Update returns. Pebble's commit pipeline groups
@@ -67,6 +68,11 @@ type Engine struct {
 	// blobLocks: see blobLock.
 	blobLocks [64]sync.Mutex
 	queues    sync.Map // account → *acctQueue
+	trim      actTrim  // activity feed trimming (activity.go)
+	// closeMu lets the activity feed (written by a background goroutine
+	// of the Store) refuse to run on a closed database instead of panicking.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 // Open opens or creates the database in dir.
@@ -108,7 +114,15 @@ func (quietLogger) Fatalf(f string, a ...interface{}) { panic(fmt.Sprintf("pebbl
 func (e *Engine) Name() string { return "embedded" }
 
 // Close implements storage.Engine.
-func (e *Engine) Close() error { return e.db.Close() }
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.closed {
+		return storage.ErrClosed
+	}
+	e.closed = true
+	return e.db.Close()
+}
 
 // DB exposes the Pebble database (for tools and tests).
 func (e *Engine) DB() *pebble.DB { return e.db }

@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"GarbageCollection", testGC},
 		{"GarbageCollectionRacesDelivery", testGCRace},
 		{"OutboundQueue", testQueue},
+		{"ActivityFeed", testActivity},
 		{"CrashSafety", testCrash},
 		{"LargeMailboxPaging", testScale},
 	}
@@ -625,6 +626,55 @@ func testRandomMix(t *testing.T, h Harness) {
 	}
 	if n != len(present) {
 		t.Fatalf("change log says %d emails, store has %d", len(present), n)
+	}
+}
+
+// The activity feed names every account that committed a change (or was
+// deleted) after a time, and no account that did not (ADR 0009).
+func testActivity(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	a := newAccount(t, s, "act-a@example.test")
+	b := newAccount(t, s, "act-b@example.test")
+	c := newAccount(t, s, "act-c@example.test")
+	uids := appendN(t, s, b.ID, inbox(t, s, b.ID).ID, 2)
+	must(t, s.FlushActivity(ctx()))
+	noted := func(since time.Time) map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		must(t, s.Activity(ctx(), since, func(acct string, at time.Time) error {
+			if at.Before(since.Truncate(time.Millisecond)) {
+				t.Errorf("note of %s at %v, asked since %v", acct, at, since)
+			}
+			got[acct]++
+			return nil
+		}))
+		return got
+	}
+	if got := noted(time.Now().Add(-time.Hour)); got[a.ID] == 0 || got[b.ID] == 0 || got[c.ID] == 0 {
+		t.Fatalf("created accounts not in the feed: %v", got)
+	}
+	time.Sleep(5 * time.Millisecond)
+	t1 := time.Now()
+	appendN(t, s, a.ID, inbox(t, s, a.ID).ID, 1)
+	_, err := s.StoreFlags(ctx(), b.ID, inbox(t, s, b.ID).ID, uids[:1], storage.FlagsAdd, []string{`\Seen`}, storage.StoreOptions{})
+	must(t, err)
+	must(t, s.FlushActivity(ctx()))
+	got := noted(t1)
+	if got[a.ID] != 1 || got[b.ID] != 1 || got[c.ID] != 0 {
+		t.Fatalf("since the delivery to a and the flag change in b: a %d, b %d, c %d notes (want 1, 1, 0)", got[a.ID], got[b.ID], got[c.ID])
+	}
+	// A mutation that changes nothing is not activity.
+	time.Sleep(5 * time.Millisecond)
+	t2 := time.Now()
+	_, err = s.StoreFlags(ctx(), b.ID, inbox(t, s, b.ID).ID, uids[:1], storage.FlagsAdd, []string{`\Seen`}, storage.StoreOptions{})
+	must(t, err)
+	must(t, s.DeleteAccount(ctx(), c.ID))
+	must(t, s.FlushActivity(ctx()))
+	if got := noted(t2); got[c.ID] != 1 || got[a.ID] != 0 || got[b.ID] != 0 {
+		t.Fatalf("since the deletion of c: %v (want c only)", got)
+	}
+	if err := s.Activity(ctx(), time.Now().Add(-storage.ActivityRetention-time.Minute), func(string, time.Time) error { return nil }); !errors.Is(err, storage.ErrActivityTruncated) {
+		t.Fatalf("feed older than its retention: %v", err)
 	}
 }
 

@@ -54,15 +54,16 @@ type Server struct {
 
 // Storage selects the engine and the mail rules' limits.
 type Storage struct {
-	Engine          string `toml:"engine" help:"embedded or cassandra"`
-	Separator       string `toml:"separator" help:"mailbox hierarchy separator"`
-	PlusSeparator   string `toml:"plus_separator" help:"sub-address separator (empty: none)"`
-	MaxMessageSize  int64  `toml:"max_message_size" help:"bytes"`
-	ChangeRetention uint64 `toml:"change_retention" help:"change records kept per account"`
-	MaxMIMEDepth    int    `toml:"max_mime_depth"`
-	MaxMIMEParts    int    `toml:"max_mime_parts"`
-	MaxHeaders      int    `toml:"max_headers"`
-	NoSync          bool   `toml:"no_sync" help:"DANGER: no fsync (benchmarks of logic only)"`
+	Engine          string   `toml:"engine" help:"embedded or cassandra"`
+	Separator       string   `toml:"separator" help:"mailbox hierarchy separator"`
+	PlusSeparator   string   `toml:"plus_separator" help:"sub-address separator (empty: none)"`
+	MaxMessageSize  int64    `toml:"max_message_size" help:"bytes"`
+	ChangeRetention uint64   `toml:"change_retention" help:"change records kept per account"`
+	MaxMIMEDepth    int      `toml:"max_mime_depth"`
+	MaxMIMEParts    int      `toml:"max_mime_parts"`
+	MaxHeaders      int      `toml:"max_headers"`
+	NoSync          bool     `toml:"no_sync" help:"DANGER: no fsync (benchmarks of logic only)"`
+	ActivityFlush   Duration `toml:"activity_flush" help:"how often the accounts changed by this process are written to the activity feed the indexer reads"`
 }
 
 // Cassandra configures the CQL engine.
@@ -143,7 +144,8 @@ type Index struct {
 	IndexPrefix   string   `toml:"index_prefix" help:"OpenSearch names: <prefix>-mail-read, -write, -v1…"`
 	BatchSize     int      `toml:"batch_size" help:"change records per index write"`
 	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval: an indexing batch waits for it twice (documents, then checkpoint), so it adds to the delivery-to-searchable lag"`
-	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer looks for changes made by other processes"`
+	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer reads the store's activity feed for changes made by other processes"`
+	SweepInterval Duration `toml:"sweep_interval" help:"how often the indexer compares every account with its checkpoint (backstop for activity notes lost in a crash; reads every account's state)"`
 	Workers       int      `toml:"workers" help:"accounts indexed at once"`
 	SearchTimeout Duration `toml:"search_timeout" help:"longest a search may take in the index; then IMAP scans the mailbox instead"`
 	Shards        int      `toml:"shards" help:"OpenSearch primary shards of a new index"`
@@ -153,8 +155,9 @@ type Index struct {
 // Default returns the zero-configuration development defaults.
 func Default() Config {
 	return Config{
-		Server:  Server{Hostname: "localhost", DataDir: "./data", Roles: []string{"smtp", "imap", "http", "mta", "indexer"}, LogFormat: "text", LogLevel: "info"},
-		Storage: Storage{Engine: "embedded", Separator: "/", PlusSeparator: "+", MaxMessageSize: 50 << 20, ChangeRetention: 200_000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, MaxHeaders: 1000},
+		Server: Server{Hostname: "localhost", DataDir: "./data", Roles: []string{"smtp", "imap", "http", "mta", "indexer"}, LogFormat: "text", LogLevel: "info"},
+		Storage: Storage{Engine: "embedded", Separator: "/", PlusSeparator: "+", MaxMessageSize: 50 << 20, ChangeRetention: 200_000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, MaxHeaders: 1000,
+			ActivityFlush: Duration{100 * time.Millisecond}},
 		Cassandra: Cassandra{Hosts: []string{"127.0.0.1:9042"}, Keyspace: "stoa", LocalDC: "dc1",
 			Replication: map[string]int{"dc1": 1}, Consistency: "LOCAL_QUORUM", SerialConsistency: "LOCAL_SERIAL",
 			Timeout: Duration{5 * time.Second}},
@@ -168,8 +171,8 @@ func Default() Config {
 			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
-			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{2 * time.Second}, Workers: 2, Shards: 1,
-			SearchTimeout: Duration{30 * time.Second}},
+			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{250 * time.Millisecond}, SweepInterval: Duration{10 * time.Minute},
+			Workers: 2, Shards: 1, SearchTimeout: Duration{30 * time.Second}},
 	}
 }
 

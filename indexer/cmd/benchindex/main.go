@@ -34,6 +34,10 @@ var (
 	dir      = flag.String("dir", "", "work directory, kept and reused by the next run with the same -dir (default: a temporary one, removed)")
 	batch    = flag.Int("batch", 500, "change records per indexing batch")
 	cpuprof  = flag.String("cpuprofile", "", "write CPU profiles of indexing and searching to this path + .<back end>[.search]")
+
+	sidecarCass     = flag.String("sidecar", "", "Cassandra hosts: measure the indexer as a sidecar through the activity feed instead (ADR 0009)")
+	sidecarAccounts = flag.Int("sidecar-accounts", 2000, "accounts for -sidecar")
+	sidecarPoll     = flag.Duration("sidecar-poll", 250*time.Millisecond, "activity feed poll interval for -sidecar")
 )
 
 var ctx = context.Background()
@@ -41,6 +45,10 @@ var ctx = context.Background()
 func main() {
 	flag.Parse()
 	slog.SetLogLoggerLevel(slog.LevelWarn)
+	if *sidecarCass != "" {
+		sidecar(*sidecarCass, *sidecarAccounts)
+		return
+	}
 	work := *dir
 	if work == "" {
 		d, err := os.MkdirTemp("", "benchindex")
