@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -209,31 +210,83 @@ func (ix *Indexer) build(ctx context.Context, account string, cs []storage.Chang
 			}
 		}
 	}
-	ld := Loader{Store: ix.Store}
+	var want []mbuid
 	for _, k := range order {
-		if !up[k] {
-			continue
+		if up[k] {
+			want = append(want, k)
 		}
-		es, err := ix.Store.Emails(ctx, account, k.mb, k.uid, k.uid, 1)
-		if err != nil {
-			return nil, err
-		}
-		if len(es) == 0 {
-			continue // expunged since; a later change deletes it
-		}
-		d, err := ld.Doc(ctx, account, es[0])
-		if errors.Is(err, storage.ErrNotFound) {
-			ix.log().Warn("index: blob missing", "account", account, "mailbox", k.mb, "uid", k.uid)
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		b.Docs = append(b.Docs, d)
+	}
+	es, err := ix.emails(ctx, account, want)
+	if err != nil {
+		return nil, err
+	}
+	if b.Docs, err = ix.docs(ctx, account, es); err != nil {
+		return nil, err
 	}
 	for k, v := range del {
 		b.Deletes = append(b.Deletes, Delete{ID: DocID(account, k.mb, k.uid), Version: v})
 	}
 	return b, nil
+}
+
+// emails reads the current rows of the memberships in keys (those still
+// there), one read per run of nearby UIDs rather than one per UID: the
+// changes of a batch are mostly consecutive deliveries.
+func (ix *Indexer) emails(ctx context.Context, account string, keys []mbuid) ([]storage.Email, error) {
+	byMB := map[uint32][]uint32{}
+	for _, k := range keys {
+		byMB[k.mb] = append(byMB[k.mb], k.uid)
+	}
+	var out []storage.Email
+	for mb, uids := range byMB {
+		slices.Sort(uids)
+		for i := 0; i < len(uids); {
+			j := i + 1
+			for j < len(uids) && uids[j]-uids[j-1] <= 64 && uids[j]-uids[i] < 4096 {
+				j++
+			}
+			es, err := ix.Store.Emails(ctx, account, mb, uids[i], uids[j-1], 0)
+			if err != nil {
+				return nil, err
+			}
+			run := uids[i:j]
+			for _, e := range es {
+				if _, ok := slices.BinarySearch(run, e.UID); ok {
+					out = append(out, e)
+				}
+			}
+			i = j
+		}
+	}
+	return out, nil
+}
+
+// loadParallel is how many documents are loaded (metadata and blob
+// read, text extracted) at once.
+const loadParallel = 16
+
+// docs builds the documents of es, loadParallel at a time. A membership
+// whose blob is missing is logged and left out.
+func (ix *Indexer) docs(ctx context.Context, account string, es []storage.Email) ([]*Doc, error) {
+	ld := Loader{Store: ix.Store}
+	out := make([]*Doc, len(es))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadParallel)
+	for i, e := range es {
+		g.Go(func() error {
+			d, err := ld.Doc(gctx, account, e)
+			if errors.Is(err, storage.ErrNotFound) {
+				ix.log().Warn("index: blob missing", "account", account, "mailbox", e.Mailbox, "uid", e.UID)
+				return nil
+			}
+			out[i] = d
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(d *Doc) bool { return d == nil }), nil
 }
 
 // Progress reports a rebuild's advance: documents done of total.
@@ -268,7 +321,6 @@ func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOption
 		total += int(m.Messages)
 	}
 	current := map[string]bool{}
-	ld := Loader{Store: ix.Store}
 	done := 0
 	start := time.Now()
 	for _, m := range boxes {
@@ -278,17 +330,14 @@ func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOption
 			if err != nil {
 				return err
 			}
-			b := &Batch{}
 			for _, e := range page {
 				current[DocID(account, e.Mailbox, e.UID)] = true
-				d, err := ld.Doc(ctx, account, e)
-				if errors.Is(err, storage.ErrNotFound) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				b.Docs = append(b.Docs, d)
 			}
+			docs, err := ix.docs(ctx, account, page)
+			if err != nil {
+				return err
+			}
+			b := &Batch{Docs: docs}
 			if err := ix.Backend.Apply(ctx, account, b); err != nil {
 				return err
 			}
