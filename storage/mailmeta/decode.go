@@ -8,7 +8,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
+
+	"github.com/stoa-mail/stoa/storage/mailmeta/utf7"
 )
+
+// UTF-7 (RFC 2152) is the one mail charset go-message/charset lacks
+// (golang.org/x/text has no decoder); its names per the IANA registry.
+func init() {
+	for _, name := range []string{"utf-7", "unicode-1-1-utf-7", "csunicode11utf7", "x-unicode-2-0-utf-7"} {
+		charset.RegisterEncoding(name, utf7.Encoding)
+	}
+}
 
 // charsetToUTF8 converts b from the named charset to UTF-8. Unknown or
 // broken charsets never fail: the bytes are taken as UTF-8 when valid,

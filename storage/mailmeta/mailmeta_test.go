@@ -896,6 +896,23 @@ UEsDBA==
 	}
 }
 
+// UTF-7 (RFC 2152) bodies and encoded words are decoded: the corpus has
+// real mail in "unicode-1-1-utf-7".
+func TestUTF7(t *testing.T) {
+	raw := crlf(`Subject: =?utf-7?Q?Hi_Mom_-+Jjo--!?=
+Content-Type: text/plain; charset="unicode-1-1-utf-7"
+
+Gr+APwA3w-e aus M+APw-nchen, 1 +- 1 = 2
+`)
+	tx := ExtractText([]byte(raw), DefaultLimits(), 0)
+	if tx.Plain != "Grüße aus München, 1 + 1 = 2" {
+		t.Errorf("plain %q", tx.Plain)
+	}
+	if m := parseOK(t, raw); m.Subject != "Hi Mom -\u263a-!" {
+		t.Errorf("subject %q", m.Subject)
+	}
+}
+
 func TestTransferDecoders(t *testing.T) {
 	for in, want := range map[string]string{
 		"SGVsbG8=":         "Hello",
