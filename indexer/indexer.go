@@ -396,6 +396,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 		workers = 2
 	}
 	q := newQueue()
+	retry := &backoff{n: map[string]int{}}
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
@@ -406,8 +407,13 @@ func (ix *Indexer) Run(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if err := ix.syncOrDrop(ctx, acct); err != nil && ctx.Err() == nil {
-					ix.log().Error("index: sync failed; will retry", "account", acct, "err", err)
+				err := ix.syncOrDrop(ctx, acct)
+				if err != nil && ctx.Err() == nil {
+					d := retry.failed(acct)
+					ix.log().Error("index: sync failed; will retry", "account", acct, "in", d, "err", err)
+					time.AfterFunc(d, func() { q.push(acct) })
+				} else if err == nil {
+					retry.ok(acct)
 				}
 				q.done(acct)
 			}
@@ -416,7 +422,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	defer wg.Wait()
 	// The feed is read from before the first sweep starts: together they
 	// miss nothing.
-	f := &feed{cursor: time.Now(), seen: map[feedNote]struct{}{}}
+	f := &feed{cursor: time.Now(), seen: map[noteKey]struct{}{}}
 	sweepNow := make(chan struct{}, 1)
 	wg.Add(1)
 	go func() {
@@ -471,46 +477,96 @@ func (ix *Indexer) sweepLoop(ctx context.Context, q *queue, interval time.Durati
 
 // feed is the indexer's position in the store's activity feed.
 type feed struct {
-	cursor time.Time             // read up to here (reader's clock)
-	seen   map[feedNote]struct{} // notes already acted on, within the overlap
+	cursor   time.Time            // read up to here (reader's clock)
+	lastLong time.Time            // last read with the whole overlap
+	seen     map[noteKey]struct{} // notes already acted on, within the overlap
+	lastWarn time.Time
 }
 
-type feedNote struct {
-	account string
-	at      int64 // unix ms
+type noteKey struct {
+	account, writer string
+	at              int64 // unix ms
 }
+
+func keyOf(n storage.ActivityNote) noteKey { return noteKey{n.Account, n.Writer, n.At.UnixMilli()} }
+
+// Reads look this far back, except every longReadEvery one that looks
+// FeedOverlap back: late notes are found within seconds, and a note is
+// read a dozen times rather than once a poll for the whole overlap.
+const (
+	shortOverlap  = 2 * time.Second
+	longReadEvery = 10 * time.Second
+)
 
 // readFeed queues the accounts noted since the last read (less the
-// overlap), each note once.
+// overlap), each note once. A read that fails part-way queues what it
+// returned and forgets nothing: the next read sees those notes again.
 func (ix *Indexer) readFeed(ctx context.Context, q *queue, f *feed) error {
 	overlap := ix.FeedOverlap
 	if overlap <= 0 {
 		overlap = 30 * time.Second
 	}
 	start := time.Now()
-	since := f.cursor.Add(-overlap)
-	fresh := map[string]bool{}
-	err := ix.Store.Activity(ctx, since, func(acct string, at time.Time) error {
-		n := feedNote{acct, at.UnixMilli()}
-		if _, ok := f.seen[n]; !ok {
-			f.seen[n] = struct{}{}
-			fresh[acct] = true
+	back := min(shortOverlap, overlap)
+	if start.Sub(f.lastLong) >= longReadEvery {
+		back = overlap
+	}
+	since := f.cursor.Add(-back)
+	var fresh []storage.ActivityNote
+	err := ix.Store.Activity(ctx, since, func(n storage.ActivityNote) error {
+		if _, ok := f.seen[keyOf(n)]; !ok {
+			fresh = append(fresh, n)
+		}
+		if n.At.After(start.Add(5*time.Second)) && start.Sub(f.lastWarn) > time.Minute {
+			f.lastWarn = start
+			ix.log().Warn("index: an activity note is from the future: the writer's clock is ahead of this indexer's; keep clocks within index.feed_overlap (ADR 0009)",
+				"account", n.Account, "writer", n.Writer, "at", n.At, "ahead", n.At.Sub(start))
 		}
 		return nil
 	})
+	queued := map[string]bool{}
+	for _, n := range fresh {
+		if !queued[n.Account] {
+			queued[n.Account] = true
+			q.push(n.Account)
+		}
+	}
 	if err != nil {
 		return err
 	}
+	for _, n := range fresh {
+		f.seen[keyOf(n)] = struct{}{}
+	}
 	f.cursor = start
-	for n := range f.seen {
-		if n.at < since.UnixMilli() {
-			delete(f.seen, n)
+	if back == overlap {
+		f.lastLong = start
+	}
+	horizon := start.Add(-overlap - time.Minute).UnixMilli() // older than any read will ask for
+	for k := range f.seen {
+		if k.at < horizon {
+			delete(f.seen, k)
 		}
 	}
-	for a := range fresh {
-		q.push(a)
-	}
 	return nil
+}
+
+// backoff spaces the retries of an account whose sync fails.
+type backoff struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (b *backoff) failed(acct string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.n[acct]++
+	return min(time.Second<<min(b.n[acct]-1, 6), time.Minute)
+}
+
+func (b *backoff) ok(acct string) {
+	b.mu.Lock()
+	delete(b.n, acct)
+	b.mu.Unlock()
 }
 
 // syncOrDrop indexes the account's changes, or drops its documents if

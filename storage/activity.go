@@ -13,6 +13,15 @@ const ActivityRetention = 24 * time.Hour
 // the reader must look at every account instead.
 var ErrActivityTruncated = errors.New("storage: activity feed no longer reaches that far back")
 
+// ActivityNote says that Account committed changes at about At; Writer
+// is the Store that wrote the note, so that two notes of one account made
+// in the same millisecond by two processes stay two notes.
+type ActivityNote struct {
+	Account string
+	At      time.Time // millisecond precision
+	Writer  string
+}
+
 // activityFlush is how often noted accounts are written (Config.ActivityFlush).
 func (c *Config) activityFlush() time.Duration {
 	if c.ActivityFlush > 0 {
@@ -25,7 +34,8 @@ func (c *Config) activityFlush() time.Duration {
 // and written by one goroutine every Config.ActivityFlush, after the
 // commits they describe, so a mutation never waits for them. A process
 // that dies before the write loses at most that interval of notes: the
-// indexer's periodic sweep of every account finds those changes.
+// indexer's periodic sweep of every account finds those changes. The
+// goroutine runs while there is something to write.
 func (s *Store) noteActivity(account string) {
 	s.actMu.Lock()
 	defer s.actMu.Unlock()
@@ -44,29 +54,40 @@ func (s *Store) noteActivity(account string) {
 
 func (s *Store) activityLoop(stop, done chan struct{}) {
 	defer close(done)
-	defer func() {
-		s.actMu.Lock()
-		s.actClosed = true
-		s.actMu.Unlock()
-	}()
 	t := time.NewTicker(s.cfg.activityFlush())
 	defer t.Stop()
+	var lastWarn time.Time
 	for {
 		select {
-		case <-stop:
+		case <-stop: // Close: write what is left
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = s.FlushActivity(ctx)
+			if err := s.FlushActivity(ctx); err != nil && !errors.Is(err, ErrClosed) {
+				s.cfg.Logger.Warn("storage: activity notes not written at close; the indexer's sweep will find those changes", "err", err)
+			}
 			cancel()
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := s.FlushActivity(ctx)
-			cancel()
-			if errors.Is(err, ErrClosed) {
-				return // the engine was closed under the Store
-			} else if err != nil {
-				s.cfg.Logger.Warn("storage: activity feed write failed; retrying", "err", err)
-			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.FlushActivity(ctx)
+		cancel()
+		s.actMu.Lock()
+		if errors.Is(err, ErrClosed) {
+			s.actClosed = true // the engine was closed under the Store
+		}
+		exit := s.actClosed || (err == nil && len(s.actPending) == 0)
+		if exit && s.actStop == stop { // idle: the next note starts a new loop
+			s.actStop, s.actDone = nil, nil
+		} else {
+			exit = false // Close took this loop over: it waits for stop
+		}
+		s.actMu.Unlock()
+		if exit {
+			return
+		}
+		if err != nil && !errors.Is(err, ErrClosed) && time.Since(lastWarn) > time.Minute {
+			lastWarn = time.Now()
+			s.cfg.Logger.Warn("storage: activity feed write failed; retrying", "err", err)
 		}
 	}
 }
@@ -85,8 +106,8 @@ func (s *Store) FlushActivity(ctx context.Context) error {
 	for a := range pending {
 		accts = append(accts, a)
 	}
-	err := s.eng.NoteActivity(ctx, time.Now().UTC(), accts)
-	if err != nil {
+	err := s.eng.NoteActivity(ctx, s.writer, time.Now().UTC(), accts)
+	if err != nil && !errors.Is(err, ErrClosed) {
 		s.actMu.Lock()
 		if s.actPending == nil {
 			s.actPending = pending
@@ -100,22 +121,24 @@ func (s *Store) FlushActivity(ctx context.Context) error {
 	return err
 }
 
-// Activity calls fn for every account noted in the feed at or after since
+// Activity calls fn for every note in the feed made at or after since
 // (ADR 0009): an account may come more than once. Notes are written up to
 // Config.ActivityFlush after the commit, with the writer's clock, so a
 // reader re-reads a margin before the time it read up to last.
-func (s *Store) Activity(ctx context.Context, since time.Time, fn func(account string, at time.Time) error) error {
+func (s *Store) Activity(ctx context.Context, since time.Time, fn func(ActivityNote) error) error {
 	if time.Since(since) > ActivityRetention {
 		return ErrActivityTruncated
 	}
 	return s.eng.Activity(ctx, since, fn)
 }
 
-// stopActivity flushes the queued notes and stops the writer.
+// stopActivity writes the queued notes and stops the writer; later notes
+// are dropped. Safe to call more than once.
 func (s *Store) stopActivity() {
 	s.actMu.Lock()
 	s.actClosed = true
 	stop, done := s.actStop, s.actDone
+	s.actStop, s.actDone = nil, nil
 	s.actMu.Unlock()
 	if stop != nil {
 		close(stop)

@@ -63,12 +63,13 @@ type Engine interface {
 	// Activity feed (ADR 0009): which accounts committed changes, and
 	// when, so that a process that did not make them (the indexer
 	// sidecar) finds them without reading every account's state.
-	// NoteActivity records that accounts changed at about at; it is a
-	// hint, not part of the commit. Activity calls fn for every note made
-	// at or after since (an account may come several times, in any
-	// order); since before now-ActivityRetention is ErrActivityTruncated.
-	NoteActivity(ctx context.Context, at time.Time, accounts []string) error
-	Activity(ctx context.Context, since time.Time, fn func(account string, at time.Time) error) error
+	// NoteActivity records that accounts changed at about at, noted by
+	// writer; it is a hint, not part of the commit. Activity calls fn for
+	// every note made at or after since (an account may come several
+	// times, in any order); since before now-ActivityRetention is
+	// ErrActivityTruncated. After Close both return ErrClosed.
+	NoteActivity(ctx context.Context, writer string, at time.Time, accounts []string) error
+	Activity(ctx context.Context, since time.Time, fn func(ActivityNote) error) error
 
 	Close() error
 }

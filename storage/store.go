@@ -82,6 +82,7 @@ type Store struct {
 	acctCache sync.Map // account id → cachedAccount (quota limits)
 
 	// Activity feed writer (activity.go).
+	writer     string // this Store's id in its notes
 	actMu      sync.Mutex
 	actPending map[string]struct{}
 	actStop    chan struct{}
@@ -92,7 +93,7 @@ type Store struct {
 // New returns a Store over eng.
 func New(eng Engine, cfg Config) *Store {
 	cfg.defaults()
-	return &Store{eng: eng, cfg: cfg, watchers: map[string]map[chan struct{}]struct{}{}}
+	return &Store{eng: eng, cfg: cfg, watchers: map[string]map[chan struct{}]struct{}{}, writer: newID()[:12]}
 }
 
 // Engine returns the underlying engine.
@@ -112,6 +113,7 @@ func (s *Store) Close() error {
 func (s *Store) update(ctx context.Context, account string, fn func(t *txn) error) error {
 	committed := false
 	err := s.eng.Update(ctx, account, func(r Reader) (*WriteSet, error) {
+		committed = false
 		t, err := newTxn(r)
 		if err != nil {
 			return nil, err
@@ -124,8 +126,12 @@ func (s *Store) update(ctx context.Context, account string, fn func(t *txn) erro
 		committed = ws != nil && len(ws.Changes) > 0
 		return ws, nil
 	})
-	if err == nil && committed {
-		s.notify(account)
+	if committed {
+		if err == nil {
+			s.notify(account)
+		}
+		// Also when the outcome is unknown (a timeout after the
+		// conditional update may still have applied): a note is a hint.
 		s.noteActivity(account)
 	}
 	return err

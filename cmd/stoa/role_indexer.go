@@ -94,7 +94,8 @@ func startIndexer(ctx context.Context, a *App) error {
 	applies := prometheus.NewCounter(prometheus.CounterOpts{Name: "stoa_index_batches_total", Help: "Change batches applied to the search index."})
 	a.Registry.MustRegister(docs, applies)
 	ix := &indexer.Indexer{Store: a.Store, Backend: s.Backend, Log: a.Log, BatchSize: a.Cfg.Index.BatchSize,
-		PollInterval: a.Cfg.Index.PollInterval.Duration, SweepInterval: a.Cfg.Index.SweepInterval.Duration, Workers: a.Cfg.Index.Workers, Watch: true,
+		PollInterval: a.Cfg.Index.PollInterval.Duration, SweepInterval: a.Cfg.Index.SweepInterval.Duration,
+		FeedOverlap: a.Cfg.Index.FeedOverlap.Duration, Workers: a.Cfg.Index.Workers, Watch: true,
 		OnApplied: func(_ string, _ uint64, n int) { docs.Add(float64(n)); applies.Inc() }}
 	liveIndexer.Store(ix)
 	rctx, cancel := context.WithCancel(context.Background())

@@ -18,7 +18,7 @@ import (
 const activityShards = 16
 
 // NoteActivity implements storage.Engine.
-func (e *Engine) NoteActivity(ctx context.Context, at time.Time, accounts []string) error {
+func (e *Engine) NoteActivity(ctx context.Context, writer string, at time.Time, accounts []string) error {
 	if e.closing.Load() {
 		return storage.ErrClosed
 	}
@@ -27,8 +27,8 @@ func (e *Engine) NoteActivity(ctx context.Context, at time.Time, accounts []stri
 	for _, a := range accounts {
 		sh := hashPart(a, activityShards)
 		byShard[sh] = append(byShard[sh], gocql.BatchEntry{
-			Stmt:       `INSERT INTO account_activity (minute, shard, at, account) VALUES (?, ?, ?, ?)`,
-			Args:       []any{minute, sh, at, a},
+			Stmt:       `INSERT INTO account_activity (minute, shard, at, writer, account) VALUES (?, ?, ?, ?, ?)`,
+			Args:       []any{minute, sh, at, writer, a},
 			Idempotent: true,
 		})
 	}
@@ -54,28 +54,27 @@ func (e *Engine) NoteActivity(ctx context.Context, at time.Time, accounts []stri
 }
 
 // Activity implements storage.Engine: every shard of every minute from
-// since's to now's (and the next, for writers whose clock is ahead).
-func (e *Engine) Activity(ctx context.Context, since time.Time, fn func(account string, at time.Time) error) error {
+// since's to now's, and the next (a writer whose clock is ahead by more
+// than that is late in the feed: ADR 0009 asks for synchronised clocks).
+func (e *Engine) Activity(ctx context.Context, since time.Time, fn func(storage.ActivityNote) error) error {
 	if time.Since(since) > storage.ActivityRetention {
 		return storage.ErrActivityTruncated
 	}
-	type note struct {
-		acct string
-		at   time.Time
+	if e.closing.Load() {
+		return storage.ErrClosed
 	}
 	last := time.Now().Unix()/60 + 1
 	for m := since.Unix() / 60; m <= last; m++ {
-		var res [activityShards][]note
+		var res [activityShards][]storage.ActivityNote
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(8)
 		for sh := range activityShards {
 			g.Go(func() error {
-				it := e.local.q(gctx, `SELECT account, at FROM account_activity WHERE minute = ? AND shard = ? AND at >= ?`,
+				it := e.local.q(gctx, `SELECT account, at, writer FROM account_activity WHERE minute = ? AND shard = ? AND at >= ?`,
 					m, sh, since).Consistency(e.cons).PageSize(5000).Iter()
-				var a string
-				var at time.Time
-				for it.Scan(&a, &at) {
-					res[sh] = append(res[sh], note{a, at})
+				var n storage.ActivityNote
+				for it.Scan(&n.Account, &n.At, &n.Writer) {
+					res[sh] = append(res[sh], n)
 				}
 				return it.Close()
 			})
@@ -85,7 +84,7 @@ func (e *Engine) Activity(ctx context.Context, since time.Time, fn func(account 
 		}
 		for _, ns := range res {
 			for _, n := range ns {
-				if err := fn(n.acct, n.at); err != nil {
+				if err := fn(n); err != nil {
 					return err
 				}
 			}

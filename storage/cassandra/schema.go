@@ -184,12 +184,13 @@ var migrations = []migration{
 			minute bigint,
 			shard int,
 			at timestamp,
+			writer text,
 			account text,
-			PRIMARY KEY ((minute, shard), at, account)
+			PRIMARY KEY ((minute, shard), at, writer, account)
 		) WITH default_time_to_live = 93600
 		AND gc_grace_seconds = 10800
 		AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}
-		AND comment = 'activity feed (ADR 0009): accounts with committed changes; minute = unix time / 60, shard = fnv32a(account) % 16; expire by TTL'`,
+		AND comment = 'activity feed (ADR 0009): accounts with committed changes; minute = unix time / 60, shard = fnv32a(account) % 16, writer = the noting process; expire by TTL'`,
 	}},
 }
 

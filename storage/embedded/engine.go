@@ -15,7 +15,7 @@
 //	u/<accountID>/e/<be32 mailbox><be32 uid>     Email
 //	u/<accountID>/c/<be64 seq><be16 part>  Change
 //	u/<accountID>/k/<key>               small keyed records (threads, dedupe, subscriptions)
-//	act/<be64 unix ms>/<accountID>      "" (activity feed, ADR 0009)
+//	act/<be64 unix ms>/<writer>/<accountID>  "" (activity feed, ADR 0009)
 //
 // Every account mutation is one Pebble batch committed with Sync, so it is
 // atomic and durable when Update returns. Pebble's commit pipeline groups
@@ -118,7 +118,7 @@ func (e *Engine) Close() error {
 	e.closeMu.Lock()
 	defer e.closeMu.Unlock()
 	if e.closed {
-		return storage.ErrClosed
+		return nil
 	}
 	e.closed = true
 	return e.db.Close()

@@ -632,7 +632,7 @@ func testRandomMix(t *testing.T, h Harness) {
 // The activity feed names every account that committed a change (or was
 // deleted) after a time, and no account that did not (ADR 0009).
 func testActivity(t *testing.T, h Harness) {
-	s, _ := open(t, h)
+	s, e := open(t, h)
 	a := newAccount(t, s, "act-a@example.test")
 	b := newAccount(t, s, "act-b@example.test")
 	c := newAccount(t, s, "act-c@example.test")
@@ -641,11 +641,11 @@ func testActivity(t *testing.T, h Harness) {
 	noted := func(since time.Time) map[string]int {
 		t.Helper()
 		got := map[string]int{}
-		must(t, s.Activity(ctx(), since, func(acct string, at time.Time) error {
-			if at.Before(since.Truncate(time.Millisecond)) {
-				t.Errorf("note of %s at %v, asked since %v", acct, at, since)
+		must(t, s.Activity(ctx(), since, func(n storage.ActivityNote) error {
+			if n.At.Before(since.Truncate(time.Millisecond)) {
+				t.Errorf("note of %s at %v, asked since %v", n.Account, n.At, since)
 			}
-			got[acct]++
+			got[n.Account]++
 			return nil
 		}))
 		return got
@@ -673,8 +673,39 @@ func testActivity(t *testing.T, h Harness) {
 	if got := noted(t2); got[c.ID] != 1 || got[a.ID] != 0 || got[b.ID] != 0 {
 		t.Fatalf("since the deletion of c: %v (want c only)", got)
 	}
-	if err := s.Activity(ctx(), time.Now().Add(-storage.ActivityRetention-time.Minute), func(string, time.Time) error { return nil }); !errors.Is(err, storage.ErrActivityTruncated) {
-		t.Fatalf("feed older than its retention: %v", err)
+	old := time.Now().Add(-storage.ActivityRetention - time.Minute)
+	if err := e.Activity(ctx(), old, func(storage.ActivityNote) error { return nil }); !errors.Is(err, storage.ErrActivityTruncated) {
+		t.Fatalf("engine: feed older than its retention: %v", err)
+	}
+	// Two writers noting one account in the same millisecond make two notes.
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	must(t, e.NoteActivity(ctx(), "w1", at, []string{"same-ms"}))
+	must(t, e.NoteActivity(ctx(), "w2", at, []string{"same-ms"}))
+	writers := map[string]bool{}
+	must(t, e.Activity(ctx(), at, func(n storage.ActivityNote) error {
+		if n.Account == "same-ms" {
+			if !n.At.Equal(at) {
+				t.Errorf("note at %v, written at %v", n.At, at)
+			}
+			writers[n.Writer] = true
+		}
+		return nil
+	}))
+	if !writers["w1"] || !writers["w2"] || len(writers) != 2 {
+		t.Fatalf("notes of one account in one millisecond by w1 and w2: writers %v", writers)
+	}
+	// Close writes what is still queued, however long the flush interval.
+	slow := storage.New(e, storage.Config{PasswordCost: testCost, ActivityFlush: time.Hour})
+	t3 := time.Now()
+	appendN(t, slow, a.ID, inbox(t, slow, a.ID).ID, 1)
+	must(t, slow.Close())
+	must(t, slow.Close()) // twice is harmless
+	e2 := h.Reopen(t, e)
+	t.Cleanup(func() { e2.Close() })
+	got = map[string]int{}
+	must(t, e2.Activity(ctx(), t3, func(n storage.ActivityNote) error { got[n.Account]++; return nil }))
+	if got[a.ID] != 1 {
+		t.Fatalf("note queued at Close: %v", got)
 	}
 }
 

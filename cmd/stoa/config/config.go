@@ -145,6 +145,7 @@ type Index struct {
 	BatchSize     int      `toml:"batch_size" help:"change records per index write"`
 	FlushInterval Duration `toml:"flush_interval" help:"OpenSearch bulk flush interval: an indexing batch waits for it twice (documents, then checkpoint), so it adds to the delivery-to-searchable lag"`
 	PollInterval  Duration `toml:"poll_interval" help:"how often the indexer reads the store's activity feed for changes made by other processes"`
+	FeedOverlap   Duration `toml:"feed_overlap" help:"how far back the indexer re-reads the activity feed for notes written late (another data centre) or by a writer whose clock is behind; clocks must agree closer than this"`
 	SweepInterval Duration `toml:"sweep_interval" help:"how often the indexer compares every account with its checkpoint (backstop for activity notes lost in a crash; reads every account's state)"`
 	Workers       int      `toml:"workers" help:"accounts indexed at once"`
 	SearchTimeout Duration `toml:"search_timeout" help:"longest a search may take in the index; then IMAP scans the mailbox instead"`
@@ -171,7 +172,7 @@ func Default() Config {
 			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
-			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{250 * time.Millisecond}, SweepInterval: Duration{10 * time.Minute},
+			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{250 * time.Millisecond}, SweepInterval: Duration{10 * time.Minute}, FeedOverlap: Duration{30 * time.Second},
 			Workers: 2, Shards: 1, SearchTimeout: Duration{30 * time.Second}},
 	}
 }

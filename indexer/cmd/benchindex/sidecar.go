@@ -72,7 +72,7 @@ func sidecar(hosts string, accounts int) {
 	for i := 0; i < 20; i++ {
 		t := time.Now()
 		n := 0
-		check(reader.Activity(ctx, since.Add(-30*time.Second+time.Second), func(string, time.Time) error { n++; return nil }))
+		check(reader.Activity(ctx, since.Add(-30*time.Second+time.Second), func(storage.ActivityNote) error { n++; return nil }))
 		feedLat = append(feedLat, time.Since(t))
 		if n < 20 {
 			check(fmt.Errorf("feed returned %d notes, want at least 20", n))

@@ -1,0 +1,157 @@
+package indexer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stoa-mail/stoa/indexer"
+	"github.com/stoa-mail/stoa/indexer/bleve"
+	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/embedded"
+)
+
+// flakyEngine fails the next Activity reads after returning their notes.
+type flakyEngine struct {
+	storage.Engine
+	failReads atomic.Int32
+}
+
+func (e *flakyEngine) Activity(ctx context.Context, since time.Time, fn func(storage.ActivityNote) error) error {
+	if err := e.Engine.Activity(ctx, since, fn); err != nil {
+		return err
+	}
+	if e.failReads.Add(-1) >= 0 {
+		return errors.New("flaky: read timed out after the first minute")
+	}
+	return nil
+}
+
+// flakyBackend fails the next Apply calls.
+type flakyBackend struct {
+	indexer.Backend
+	failApplies atomic.Int32
+}
+
+func (b *flakyBackend) Apply(ctx context.Context, account string, bt *indexer.Batch) error {
+	if b.failApplies.Add(-1) >= 0 {
+		return errors.New("flaky: 429 too many requests")
+	}
+	return b.Backend.Apply(ctx, account, bt)
+}
+
+type sidecar struct {
+	t      *testing.T
+	eng    storage.Engine
+	writer *storage.Store // the mail server
+	reader *flakyEngine   // what the indexer's store reads through
+	b      *flakyBackend
+	acct   string
+	inbox  uint32
+}
+
+var cost = storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
+
+// newSidecar runs an indexer that hears of the writer's changes only
+// through the activity feed (one sweep, at start) and has indexed one
+// message already.
+func newSidecar(t *testing.T, writerFlush time.Duration) *sidecar {
+	dir := t.TempDir()
+	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := bleve.Open(filepath.Join(dir, "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sidecar{t: t, eng: e, reader: &flakyEngine{Engine: e}, b: &flakyBackend{Backend: x}}
+	s.writer = storage.New(e, storage.Config{PasswordCost: cost, ActivityFlush: writerFlush})
+	rs := storage.New(s.reader, storage.Config{PasswordCost: cost})
+	ix := &indexer.Indexer{Store: rs, Backend: s.b, PollInterval: 20 * time.Millisecond, SweepInterval: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; x.Close(); s.writer.Close() })
+	a, err := s.writer.AddAccount(ctx, "side@example.test", "", storage.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := s.writer.MailboxByName(ctx, a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.acct, s.inbox = a.ID, mb.ID
+	s.deliver("warmup", true)
+	return s
+}
+
+// deliver appends a message with word and, with flush, writes the
+// writer's activity notes at once.
+func (s *sidecar) deliver(word string, flush bool) {
+	s.t.Helper()
+	r, err := s.writer.Append(context.Background(), s.acct, s.inbox, []byte("Subject: "+word+"\r\n\r\n"+word+"\r\n"), nil, time.Time{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if flush {
+		if err := s.writer.FlushActivity(context.Background()); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.indexed(word, r.UID)
+}
+
+// indexed waits until the index alone finds word in uid.
+func (s *sidecar) indexed(word string, uid uint32) {
+	s.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, _, err := s.b.Search(context.Background(), s.acct, s.inbox, indexer.Text(word))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if fmt.Sprint(got) == fmt.Sprint([]uint32{uid}) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%q (uid %d) not indexed after 30 s: %v", word, uid, got)
+		}
+	}
+}
+
+// A feed read that fails after returning notes loses none of them.
+func TestFeedReadFailsPartWay(t *testing.T) {
+	s := newSidecar(t, time.Hour)
+	s.reader.failReads.Store(3)
+	s.deliver("afterfailure", true)
+}
+
+// A sync that fails is retried without another change to the account.
+func TestSyncFailureRetried(t *testing.T) {
+	s := newSidecar(t, time.Hour)
+	s.b.failApplies.Store(2)
+	s.deliver("retried", true)
+	if n := s.b.failApplies.Load(); n >= 0 {
+		t.Fatalf("Apply failures left unused: %d", n+1)
+	}
+}
+
+// A note written with a time before the indexer's last read (a writer
+// whose clock is behind, or a note that reached this data centre late)
+// is still found, within the overlap.
+func TestLateNoteWithinOverlap(t *testing.T) {
+	s := newSidecar(t, time.Hour)
+	time.Sleep(100 * time.Millisecond) // the indexer has read past now-5s
+	r, err := s.writer.Append(context.Background(), s.acct, s.inbox, []byte("Subject: late\r\n\r\nlatecomer\r\n"), nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.eng.NoteActivity(context.Background(), "slow-clock", time.Now().Add(-5*time.Second), []string{s.acct}); err != nil {
+		t.Fatal(err)
+	}
+	s.indexed("latecomer", r.UID)
+}
