@@ -78,7 +78,8 @@ type Indexer struct {
 	FeedOverlap time.Duration
 	// Watch subscribes to Store.Watch for in-process changes (stoa serve).
 	Watch bool
-	// Workers index that many accounts at once (default 2).
+	// Workers index that many accounts at once (default 8: mostly waiting
+	// on the store and the back end, e.g. the bulk flush).
 	Workers int
 	// OnApplied, if set, is called after each Apply (metrics, tests).
 	OnApplied func(account string, checkpoint uint64, docs int)
@@ -393,7 +394,7 @@ func (ix *Indexer) Run(ctx context.Context) error {
 	}
 	workers := ix.Workers
 	if workers <= 0 {
-		workers = 2
+		workers = 8
 	}
 	q := newQueue()
 	retry := &backoff{n: map[string]int{}}

@@ -173,7 +173,7 @@ func Default() Config {
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
 			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{250 * time.Millisecond}, SweepInterval: Duration{10 * time.Minute}, FeedOverlap: Duration{30 * time.Second},
-			Workers: 2, Shards: 1, SearchTimeout: Duration{30 * time.Second}},
+			Workers: 8, Shards: 1, SearchTimeout: Duration{30 * time.Second}},
 	}
 }
 

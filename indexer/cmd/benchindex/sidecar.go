@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stoa-mail/stoa/indexer"
 	"github.com/stoa-mail/stoa/indexer/opensearch"
 	"github.com/stoa-mail/stoa/storage"
@@ -81,12 +83,14 @@ func sidecar(hosts string, accounts int) {
 	t := time.Now()
 	accts, err := reader.Accounts(ctx)
 	check(err)
+	var g errgroup.Group
+	g.SetLimit(16) // as the indexer's sweep
 	for _, a := range accts {
-		_, err := reader.State(ctx, a.ID)
-		check(err)
+		g.Go(func() error { _, err := reader.State(ctx, a.ID); return err })
 	}
+	check(g.Wait())
 	sweep := time.Since(t)
-	fmt.Printf("sidecar: one look for work among %d accounts: activity feed p50 %v p99 %v; sweep of every account's state %v\n",
+	fmt.Printf("sidecar: one look for work among %d accounts: activity feed p50 %v p99 %v; sweep of every account's state (16 reads in flight) %v\n",
 		accounts, pct(feedLat, 50).Round(10*time.Microsecond), pct(feedLat, 99).Round(10*time.Microsecond), sweep.Round(time.Millisecond))
 
 	if *osURL == "" {
