@@ -52,7 +52,7 @@ type App struct {
 func (a *App) Listen(what, addr string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.Listening = append(a.Listening, fmt.Sprintf("%-22s %s", what, addr))
+	a.Listening = append(a.Listening, fmt.Sprintf("%-24s %s", what, addr))
 }
 
 // OnClose registers cleanup run at shutdown, last registered first.

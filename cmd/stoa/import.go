@@ -76,12 +76,25 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 		ids[name] = m.ID
 		return m.ID, nil
 	}
-	// The delivery id makes a re-run of the same import add nothing twice.
-	h := sha256.Sum256([]byte(a.ID + "\x00" + path))
-	prefix := "import:" + hex.EncodeToString(h[:8]) + ":"
+	// The delivery id is the message's content and target, and how many
+	// identical messages came before it in this source: running the import
+	// again — also after the source gained or lost messages, or from a copy
+	// at another path — adds only what is not there yet, and two identical
+	// messages in one source stay two. (The Cassandra engine forgets
+	// delivery ids after cassandra.dedupe_ttl, 30 days by default.)
+	seen := map[[32]byte]int{}
+	deliveryID := func(m importer.Message) string {
+		h := sha256.New()
+		h.Write([]byte(a.ID + "\x00" + m.Mailbox + "\x00"))
+		h.Write(m.Raw)
+		var k [32]byte
+		h.Sum(k[:0])
+		seen[k]++
+		return fmt.Sprintf("import:%s:%d", hex.EncodeToString(k[:12]), seen[k])
+	}
 	type job struct {
-		n int
-		m importer.Message
+		id string
+		m  importer.Message
 	}
 	jobs := make(chan job, 64)
 	var imported, skipped, dup atomic.Int64
@@ -96,7 +109,7 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 				id, err := mailboxID(j.m.Mailbox)
 				if err == nil {
 					var res []storage.Delivered
-					res, err = s.Deliver(ctx, storage.Delivery{ID: fmt.Sprintf("%s%d", prefix, j.n), Raw: j.m.Raw, InternalDate: j.m.Date,
+					res, err = s.Deliver(ctx, storage.Delivery{ID: j.id, Raw: j.m.Raw, InternalDate: j.m.Date,
 						Targets: []storage.Target{{Account: a.ID, Mailbox: id, Flags: j.m.Flags}}})
 					if err == nil {
 						err = res[0].Err
@@ -131,7 +144,6 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 			}
 		}
 	}()
-	n := 0
 	emit := func(m importer.Message, err error) error {
 		if errors.Is(err, importer.ErrTooLarge) {
 			skipped.Add(1)
@@ -142,8 +154,7 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		n++
-		jobs <- job{n, m}
+		jobs <- job{deliveryID(m), m}
 		return nil
 	}
 	if st.IsDir() {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"sort"
 	"syscall"
@@ -101,6 +102,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !errors.Is(err, errNoServer) {
 			fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 			return 1
+		}
+		// No server, and no database either: the data folder (./data by
+		// default) is probably relative to another directory.
+		db := filepath.Join(cfg.Server.DataDir, "db")
+		if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+			abs, _ := filepath.Abs(cfg.Server.DataDir)
+			fmt.Fprintf(stderr, "stoa %s: note: no server is running with the data folder %s and it holds no database: creating a new, empty one "+
+				"(server.data_dir is relative to the current directory; set --server.data_dir or STOA_SERVER_DATA_DIR to use another)\n",
+				cmd.name, abs)
 		}
 	}
 	ctx = context.WithValue(ctx, outKey, stdout)

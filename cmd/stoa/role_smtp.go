@@ -68,6 +68,8 @@ func startSMTP(ctx context.Context, a *App) error {
 		scheme := "smtp://"
 		if implicit {
 			scheme = "smtps://"
+		} else if mode == smtp.LMTP {
+			scheme = "lmtp://"
 		}
 		a.Listen(l.what, scheme+ln.Addr().String())
 	}

@@ -169,6 +169,7 @@ func Default() Config {
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLineLength: 64 << 10,
 			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second},
+			MaxAuthFailures: 3, AuthFailureDelay: Duration{time.Second}, IdleKeepAlive: Duration{2 * time.Minute},
 			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
