@@ -9,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"syscall"
 
