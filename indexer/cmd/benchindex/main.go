@@ -34,6 +34,8 @@ var (
 	dir      = flag.String("dir", "", "work directory, kept and reused by the next run with the same -dir (default: a temporary one, removed)")
 	batch    = flag.Int("batch", 500, "change records per indexing batch")
 	cpuprof  = flag.String("cpuprofile", "", "write CPU profiles of indexing and searching to this path + .<back end>[.search]")
+	warmup   = flag.Int("warmup", 50, "queries run (and reported apart) before the measured ones: a JVM that just started compiles for the first few dozen")
+	slowest  = flag.Int("slowest", 0, "print this many slowest queries of each run (position, word, hits, latency)")
 
 	sidecarCass     = flag.String("sidecar", "", "Cassandra hosts: measure the indexer as a sidecar through the activity feed instead (ADR 0009)")
 	sidecarAccounts = flag.Int("sidecar-accounts", 2000, "accounts for -sidecar")
@@ -133,9 +135,28 @@ func main() {
 			check(err)
 			check(pprof.StartCPUProfile(f))
 		}
+		if *warmup > 0 {
+			wg := indexertest.NewGenerator(20000, 3)
+			var lat []time.Duration
+			for i := 0; i < *warmup; i++ {
+				t := time.Now()
+				_, err := se.Search(ctx, acct.ID, inbox.ID, indexer.Text(wg.Word()))
+				check(err)
+				lat = append(lat, time.Since(t))
+			}
+			fmt.Printf("%s: warm-up, %d SEARCH TEXT queries (Zipf) not counted below: p50 %v max %v\n", name, *warmup,
+				pct(lat, 50).Round(time.Microsecond), pct(lat, 100).Round(time.Microsecond))
+		}
 		qg := indexertest.NewGenerator(20000, 2)
 		for _, mode := range []string{"words as frequent as in the mail (Zipf)", "uniformly chosen vocabulary words"} {
 			var lat []time.Duration
+			type q struct {
+				pos  int
+				word string
+				hits int
+				d    time.Duration
+			}
+			var qs []q
 			hits := 0
 			for i := 0; i < *queries; i++ {
 				w := qg.Word()
@@ -146,7 +167,12 @@ func main() {
 				uids, err := se.Search(ctx, acct.ID, inbox.ID, indexer.Text(w))
 				check(err)
 				lat = append(lat, time.Since(t))
+				qs = append(qs, q{i, w, len(uids), lat[len(lat)-1]})
 				hits += len(uids)
+			}
+			sort.Slice(qs, func(i, j int) bool { return qs[i].d > qs[j].d })
+			for _, x := range qs[:min(*slowest, len(qs))] {
+				fmt.Printf("  slow: #%d %q %d hits %v\n", x.pos, x.word, x.hits, x.d.Round(time.Microsecond))
 			}
 			fmt.Printf("%s: SEARCH TEXT on %d messages, %s: p50 %v p99 %v (%d queries, mean %d hits)\n", name, *n, mode,
 				pct(lat, 50).Round(time.Microsecond), pct(lat, 99).Round(time.Microsecond), *queries, hits / *queries)
