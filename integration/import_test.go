@@ -39,10 +39,22 @@ func TestImportAgainAfterChanges(t *testing.T) {
 	imp(p, "imported 3 messages (0 already there")
 	imp(p, "imported 0 messages (3 already there")
 	write("a.mbox", 2, 3, 4) // 1 removed, 4 added
-	imp(p, "imported 1 messages (2 already there")
+	imp(p, "imported 1 message (2 already there")
 	imp(write("copy.mbox", 1, 2, 3, 4), "imported 0 messages (4 already there")
 	imp(write("twins.mbox", 5, 5), "imported 2 messages (0 already there")
-	imp(write("twins-again.mbox", 5, 5, 5), "imported 1 messages (2 already there")
+	imp(write("twins-again.mbox", 5, 5, 5), "imported 1 message (2 already there")
+
+	// Read in a mail client since: only its Status: fields changed.
+	read := strings.ReplaceAll(msg(4), "\nSubject:", "\nStatus: RO\nX-Status: A\nSubject:")
+	if err := os.WriteFile(filepath.Join(dir, "read.mbox"), []byte(read), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Forwarded to the server from another directory, with a relative
+	// path; the progress bar comes to the caller's stderr.
+	stdout, stderr, err := s.StoaIn(dir, "import", "--account", "alice@example.test", "read.mbox")
+	if err != nil || !strings.Contains(stdout, "imported 0 messages (1 already there") || !strings.Contains(stderr, "msg/s") {
+		t.Fatalf("import of a message read since, by relative path: %v\nstdout: %s\nstderr: %q", err, stdout, stderr)
+	}
 
 	r := login(t, s, "alice@example.test", "alicepw")
 	lines := r.ok("S", "STATUS INBOX (MESSAGES)")
@@ -57,5 +69,41 @@ func TestImportAgainAfterChanges(t *testing.T) {
 				t.Errorf("message %d: %s, want %d copies", n, l, want)
 			}
 		}
+	}
+}
+
+// stoa import and repair refuse what they cannot do instead of reporting
+// success: a file that holds no mail, --mailbox with a Maildir (its folders
+// keep their names), an account that does not exist.
+func TestAdminCommandsRefuseBadInput(t *testing.T) {
+	s := imapServer(t, true)
+	dir := t.TempDir()
+	notMail := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notMail, []byte("just some notes\nno mail here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	maildir := filepath.Join(dir, "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(maildir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", "--account", "alice@example.test", notMail}, "no messages found"},
+		{[]string{"import", "--account", "alice@example.test", "--mailbox", "Archive", maildir}, "--mailbox applies to an mbox file"},
+		{[]string{"import", "--account", "nobody@example.test", notMail}, "nobody@example.test"},
+		{[]string{"repair", "--account", "nobody@example.test"}, `no account "nobody@example.test"`},
+		{[]string{"reindex", "--account", "nobody@example.test"}, `no account "nobody@example.test"`},
+	} {
+		out, err := s.Stoa(c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("stoa %s: err %v, output %q; want a failure saying %q", strings.Join(c.args, " "), err, out, c.want)
+		}
+	}
+	if out, err := s.Stoa("repair", "--account", "alice@example.test", "--fix=false"); err != nil || !strings.Contains(out, "1 account checked, 0 problems found") {
+		t.Errorf("repair of one account: %v %q", err, out)
 	}
 }

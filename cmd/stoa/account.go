@@ -94,7 +94,10 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		return s.SetPassword(ctx, a.ID, *pw)
+		if err := s.SetPassword(ctx, a.ID, *pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(ctx), "password of %s changed\n", a.Login)
 	case "alias":
 		if err := need(3, "alias ADDRESS ALIAS"); err != nil {
 			return err
@@ -103,7 +106,10 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		return s.AddAlias(ctx, a.ID, pos[2])
+		if err := s.AddAlias(ctx, a.ID, pos[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(ctx), "%s now receives mail for %s\n", a.Login, pos[2])
 	case "app-password":
 		if err := need(3, "app-password ADDRESS NAME"); err != nil {
 			return err
@@ -125,7 +131,10 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		return s.DeleteAccount(ctx, a.ID)
+		if err := s.DeleteAccount(ctx, a.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(ctx), "account %s deleted with its mail\n", a.Login)
 	default:
 		return fmt.Errorf("unknown account command %q", pos[0])
 	}
@@ -146,7 +155,11 @@ func domain(ctx context.Context, cfg config.Config, args []string) error {
 		if len(args) < 2 {
 			return fmt.Errorf("usage: stoa domain add NAME")
 		}
-		return s.AddDomain(ctx, args[1])
+		if err := s.AddDomain(ctx, args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(ctx), "domain %s added\n", args[1])
+		return nil
 	case "list":
 		ds, err := s.Engine().ListDomains(ctx)
 		for _, d := range ds {
@@ -161,7 +174,11 @@ func domain(ctx context.Context, cfg config.Config, args []string) error {
 		if err != nil {
 			return err
 		}
-		return s.SetCatchAll(ctx, args[1], a.ID)
+		if err := s.SetCatchAll(ctx, args[1], a.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(ctx), "mail to unknown addresses of %s goes to %s\n", args[1], a.Login)
+		return nil
 	}
 	return fmt.Errorf("unknown domain command %q", args[0])
 }

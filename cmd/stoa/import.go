@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,19 +33,19 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, inServer := ctx.Value(storeKey).(*storage.Store); inServer {
-		*quiet = true // forwarded from the CLI: no progress bar in the server's log
-	}
 	if *acct == "" || len(pos) != 1 {
 		return fmt.Errorf("usage: stoa import --account ADDRESS [--mailbox NAME] PATH")
 	}
-	path, err := filepath.Abs(pos[0])
+	path, err := absPath(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
+	}
+	if st.IsDir() && mailboxSet(fs) {
+		return fmt.Errorf("--mailbox applies to an mbox file; a Maildir's folders keep their names (%s)", path)
 	}
 	s, done, err := useStore(ctx, cfg)
 	if err != nil {
@@ -76,7 +75,8 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 		ids[name] = m.ID
 		return m.ID, nil
 	}
-	// The delivery id is the message's content and target, and how many
+	// The delivery id is the message's content (less the Status: fields
+	// mail clients rewrite) and target, and how many
 	// identical messages came before it in this source: running the import
 	// again — also after the source gained or lost messages, or from a copy
 	// at another path — adds only what is not there yet, and two identical
@@ -86,7 +86,7 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	deliveryID := func(m importer.Message) string {
 		h := sha256.New()
 		h.Write([]byte(a.ID + "\x00" + m.Mailbox + "\x00"))
-		h.Write(m.Raw)
+		h.Write(importer.Identity(m.Raw)) // a message read in a mail client since is the same message
 		var k [32]byte
 		h.Sum(k[:0])
 		seen[k]++
@@ -139,7 +139,7 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 				return
 			case <-t.C:
 				if !*quiet {
-					progress(os.Stderr, imported.Load(), start)
+					progress(errOut(ctx), imported.Load(), start)
 				}
 			}
 		}
@@ -171,11 +171,14 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	close(stopBar)
 	<-barDone
 	if !*quiet {
-		progress(os.Stderr, imported.Load(), start)
-		fmt.Fprintln(os.Stderr)
+		progress(errOut(ctx), imported.Load(), start)
+		fmt.Fprintln(errOut(ctx))
 	}
-	fmt.Fprintf(out(ctx), "imported %d messages (%d already there, %d too large skipped) into %s in %s\n",
-		imported.Load()-dup.Load(), dup.Load(), skipped.Load(), a.Login, time.Since(start).Round(time.Millisecond))
+	if err == nil && imported.Load()+skipped.Load() == 0 && firstErr == nil && st.Size() > 0 && !st.IsDir() {
+		return fmt.Errorf("no messages found in %s: an mbox file starts with a \"From \" line", path)
+	}
+	fmt.Fprintf(out(ctx), "imported %s (%d already there, %d too large skipped) into %s in %s\n",
+		plural(int(imported.Load()-dup.Load()), "message"), dup.Load(), skipped.Load(), a.Login, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -198,4 +201,10 @@ func repeat(c byte, n int) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// mailboxSet says whether --mailbox was given.
+func mailboxSet(fs *flag.FlagSet) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "mailbox" })
+	return set
 }

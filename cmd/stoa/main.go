@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/stoa-mail/stoa/cmd/stoa/config"
@@ -95,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// With the embedded engine only one process may open the data: forward
 	// administration commands to a running server when there is one.
 	if remotable[cmd.name] && cfg.Storage.Engine == "embedded" {
-		err := runRemote(cfg, cmd.name, cmdArgs, stdout)
+		err := runRemote(cfg, cmd.name, cmdArgs, stdout, stderr)
 		if err == nil || err.Error() == flag.ErrHelp.Error() {
 			return 0
 		}
@@ -113,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				cmd.name, abs)
 		}
 	}
-	ctx = context.WithValue(ctx, outKey, stdout)
+	ctx = context.WithValue(context.WithValue(ctx, outKey, stdout), errKey, stderr)
 	if err := cmd.run(ctx, cfg, cmdArgs); errors.Is(err, flag.ErrHelp) {
 		return 0
 	} else if err != nil {
@@ -136,10 +138,60 @@ func setupLogging(cfg config.Config, w io.Writer) {
 
 func init() {
 	register(command{name: "version", usage: "print the version", run: func(ctx context.Context, cfg config.Config, args []string) error {
-		fmt.Println("stoa", Version)
+		if err := noArgs(ctx, "version", args); err != nil {
+			return err
+		}
+		fmt.Fprintln(out(ctx), "stoa", Version)
 		return nil
 	}})
-	register(command{name: "config", usage: "print the effective configuration as TOML", run: func(ctx context.Context, cfg config.Config, args []string) error {
-		return config.Write(os.Stdout, cfg)
-	}})
+	register(command{name: "config", usage: "print the effective configuration as TOML [--show-secrets]", run: printConfig})
+}
+
+// noArgs parses the arguments of a command that takes none but -h.
+func noArgs(ctx context.Context, name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// printConfig writes the effective configuration; passwords are left out
+// (a commented line says one is set) unless --show-secrets.
+func printConfig(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(out(ctx))
+	show := fs.Bool("show-secrets", false, "print passwords too")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *show {
+		return config.Write(out(ctx), cfg)
+	}
+	const hidden = "\x00hidden\x00"
+	if cfg.Cassandra.Password != "" {
+		cfg.Cassandra.Password = hidden
+	}
+	urls := make([]string, len(cfg.Index.OpenSearchURL))
+	for i, u := range cfg.Index.OpenSearchURL {
+		urls[i] = u
+		if p, err := url.Parse(u); err == nil {
+			urls[i] = p.Redacted()
+		}
+	}
+	cfg.Index.OpenSearchURL = urls
+	var b strings.Builder
+	if err := config.Write(&b, cfg); err != nil {
+		return err
+	}
+	text := strings.ReplaceAll(b.String(), `password = "\u0000hidden\u0000"`, "# password is set, not shown: stoa config --show-secrets prints it")
+	_, err := io.WriteString(out(ctx), text)
+	return err
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -38,21 +37,9 @@ func reindex(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer done()
-	accts, err := s.Accounts(ctx)
+	accts, err := selectAccounts(ctx, s, *acct)
 	if err != nil {
 		return err
-	}
-	if *acct != "" {
-		var sel []storage.Account
-		for _, a := range accts {
-			if a.Login == *acct || a.ID == *acct {
-				sel = append(sel, a)
-			}
-		}
-		if len(sel) == 0 {
-			return fmt.Errorf("no account %q", *acct)
-		}
-		accts = sel
 	}
 	total := 0
 	for _, a := range accts {
@@ -62,7 +49,7 @@ func reindex(ctx context.Context, cfg config.Config, args []string) error {
 		}
 		total += int(q.UsedMessages)
 	}
-	bar := newReindexBar(os.Stderr, total)
+	bar := newReindexBar(errOut(ctx), total)
 	o := &indexer.RebuildOptions{Rate: *rate}
 
 	// Inside a running server: its indexer (and Bleve index) do the work.
@@ -92,7 +79,7 @@ func rebuildAll(ctx context.Context, ix *indexer.Indexer, accts []storage.Accoun
 		}
 	}
 	bar.finish()
-	fmt.Fprintf(out(ctx), "reindexed %d accounts, %d documents\n", len(accts), bar.done)
+	fmt.Fprintf(out(ctx), "reindexed %s, %s\n", plural(len(accts), "account"), plural(bar.done, "document"))
 	return nil
 }
 
@@ -116,7 +103,7 @@ func fullOpenSearch(ctx context.Context, cfg config.Config, s *storage.Store, ac
 		return err
 	}
 	defer nb.Close()
-	fmt.Fprintf(os.Stderr, "building %s beside %s\n", next, old)
+	fmt.Fprintf(errOut(ctx), "building %s beside %s\n", next, old)
 	if err := rebuildAll(ctx, &indexer.Indexer{Store: s, Backend: nb, BatchSize: cfg.Index.BatchSize}, accts, o, bar); err != nil {
 		return err
 	}

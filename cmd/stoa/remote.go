@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stoa-mail/stoa/cmd/stoa/config"
@@ -27,14 +30,35 @@ type ctxKey int
 
 const (
 	outKey ctxKey = iota
+	errKey
 	storeKey
+	dirKey
 )
 
+// out is where a command writes its results (the caller's stdout, also
+// when the command runs inside a server for the CLI).
 func out(ctx context.Context) io.Writer {
 	if w, ok := ctx.Value(outKey).(io.Writer); ok {
 		return w
 	}
 	return os.Stdout
+}
+
+// errOut is where a command draws progress and notes (the caller's stderr).
+func errOut(ctx context.Context) io.Writer {
+	if w, ok := ctx.Value(errKey).(io.Writer); ok {
+		return w
+	}
+	return os.Stderr
+}
+
+// absPath resolves a path the caller gave against the caller's working
+// directory, which is not the server's when the command was forwarded.
+func absPath(ctx context.Context, p string) (string, error) {
+	if d, ok := ctx.Value(dirKey).(string); ok && d != "" && !filepath.IsAbs(p) {
+		return filepath.Join(d, p), nil
+	}
+	return filepath.Abs(p)
 }
 
 // useStore returns the running server's store when the command runs inside
@@ -58,11 +82,53 @@ var remotable = map[string]bool{"account": true, "domain": true, "repair": true,
 type remoteReq struct {
 	Command string   `json:"command"`
 	Args    []string `json:"args"`
+	Dir     string   `json:"dir"` // the caller's working directory, for relative paths
 }
 
-type remoteResp struct {
-	Output string `json:"output"`
-	Error  string `json:"error,omitempty"`
+// The answer to /run is a stream of frames, written as the command runs:
+// a stream byte ('o' stdout, 'e' stderr, 'x' end), a big-endian uint32
+// length and that many bytes. The 'x' frame carries the command's error
+// ("" when it succeeded); a stream without it was cut off.
+const (
+	frameOut  = 'o'
+	frameErr  = 'e'
+	frameExit = 'x'
+	maxFrame  = 1 << 20
+)
+
+// frameWriter writes one stream's frames to w and flushes each, so the
+// caller sees progress as it happens. Safe for concurrent use.
+type frameWriter struct {
+	mu     *sync.Mutex
+	w      http.ResponseWriter
+	stream byte
+}
+
+func (f frameWriter) Write(p []byte) (int, error) {
+	for n := 0; n < len(p); {
+		c := p[n:min(len(p), n+maxFrame)]
+		if err := f.frame(c); err != nil {
+			return n, err
+		}
+		n += len(c)
+	}
+	return len(p), nil
+}
+
+func (f frameWriter) frame(b []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var h [5]byte
+	h[0] = f.stream
+	binary.BigEndian.PutUint32(h[1:], uint32(len(b)))
+	if _, err := f.w.Write(h[:]); err != nil {
+		return err
+	}
+	if _, err := f.w.Write(b); err != nil {
+		return err
+	}
+	http.NewResponseController(f.w).Flush()
+	return nil
 }
 
 // serveControl starts the control socket for a running server.
@@ -86,14 +152,17 @@ func serveControl(a *App) error {
 			http.Error(w, "not a remote command", http.StatusBadRequest)
 			return
 		}
-		var buf bytes.Buffer
-		ctx := context.WithValue(context.WithValue(r.Context(), outKey, &buf), storeKey, a.Store)
-		resp := remoteResp{}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		mu := &sync.Mutex{}
+		ctx := context.WithValue(r.Context(), outKey, frameWriter{mu, w, frameOut})
+		ctx = context.WithValue(ctx, errKey, frameWriter{mu, w, frameErr})
+		ctx = context.WithValue(ctx, storeKey, a.Store)
+		ctx = context.WithValue(ctx, dirKey, req.Dir)
+		msg := ""
 		if err := cmd.run(ctx, a.Cfg, req.Args); err != nil {
-			resp.Error = err.Error()
+			msg = err.Error()
 		}
-		resp.Output = buf.String()
-		_ = json.NewEncoder(w).Encode(resp)
+		_ = frameWriter{mu, w, frameExit}.frame([]byte(msg))
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
@@ -110,34 +179,57 @@ func serveControl(a *App) error {
 // errNoServer means no running server answered on the control socket.
 var errNoServer = errors.New("no running server")
 
-// runRemote forwards a command to a running server, if one answers.
-func runRemote(cfg config.Config, name string, args []string, stdout io.Writer) error {
+// runRemote forwards a command to a running server, if one answers, and
+// copies its output to stdout and stderr as it comes.
+func runRemote(cfg config.Config, name string, args []string, stdout, stderr io.Writer) error {
 	path := socketPath(cfg)
 	if _, err := os.Stat(path); err != nil {
 		return errNoServer
 	}
-	c := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{
+	// No overall timeout: a reindex or import may run for hours. The
+	// caller's interrupt closes the connection, which stops the command.
+	c := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}}}
-	body, _ := json.Marshal(remoteReq{Command: name, Args: args})
+	dir, _ := os.Getwd()
+	body, _ := json.Marshal(remoteReq{Command: name, Args: args, Dir: dir})
 	resp, err := c.Post("http://stoa/run", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return errNoServer
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("server: %s", strings.TrimSpace(string(b)))
 	}
-	var rr remoteResp
-	if err := json.NewDecoder(resp.Body).Decode(&rr); err != nil {
-		return err
+	r := bufio.NewReader(resp.Body)
+	for {
+		var h [5]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return fmt.Errorf("the server stopped answering before the command finished: %w", err)
+		}
+		n := binary.BigEndian.Uint32(h[1:])
+		if n > maxFrame {
+			return fmt.Errorf("control socket: frame of %d bytes", n)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("the server stopped answering before the command finished: %w", err)
+		}
+		switch h[0] {
+		case frameOut:
+			stdout.Write(b)
+		case frameErr:
+			stderr.Write(b)
+		case frameExit:
+			if len(b) > 0 {
+				return errors.New(string(b))
+			}
+			return nil
+		default:
+			return fmt.Errorf("control socket: unknown frame %q", h[0])
+		}
 	}
-	io.WriteString(stdout, rr.Output)
-	if rr.Error != "" {
-		return errors.New(rr.Error)
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stoa-mail/stoa/cmd/stoa/config"
+	"github.com/stoa-mail/stoa/storage"
 )
 
 func init() {
@@ -17,7 +18,7 @@ func init() {
 func repair(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
 	fs.SetOutput(out(ctx))
-	acct := fs.String("account", "", "only this account (address)")
+	acct := fs.String("account", "", "only this account (address or id)")
 	fix := fs.Bool("fix", true, "correct what is wrong (false: report only)")
 	if _, err := splitFlags(fs, args); err != nil {
 		return err
@@ -27,15 +28,12 @@ func repair(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer done()
-	accts, err := s.Accounts(ctx)
+	accts, err := selectAccounts(ctx, s, *acct)
 	if err != nil {
 		return err
 	}
 	bad := 0
 	for _, a := range accts {
-		if *acct != "" && a.Login != *acct {
-			continue
-		}
 		p, err := s.Verify(ctx, a.ID, *fix)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Login, err)
@@ -49,8 +47,31 @@ func repair(ctx context.Context, cfg config.Config, args []string) error {
 	if *fix {
 		verb = "fixed"
 	}
-	fmt.Fprintf(out(ctx), "%d accounts checked, %d problems %s\n", len(accts), bad, verb)
+	fmt.Fprintf(out(ctx), "%s checked, %s %s\n", plural(len(accts), "account"), plural(bad, "problem"), verb)
 	return nil
+}
+
+// selectAccounts returns every account, or the one whose address or id is
+// sel (an error when there is none).
+func selectAccounts(ctx context.Context, s *storage.Store, sel string) ([]storage.Account, error) {
+	accts, err := s.Accounts(ctx)
+	if err != nil || sel == "" {
+		return accts, err
+	}
+	for _, a := range accts {
+		if a.Login == sel || a.ID == sel {
+			return []storage.Account{a}, nil
+		}
+	}
+	return nil, fmt.Errorf("no account %q", sel)
+}
+
+// plural writes "1 account", "2 accounts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // migrators lets engines with a schema register their migration.

@@ -19,6 +19,9 @@ func init() {
 }
 
 func serve(ctx context.Context, cfg config.Config, args []string) error {
+	if err := noArgs(ctx, "serve", args); err != nil {
+		return err
+	}
 	if fp := os.Getenv("STOA_FAILPOINTS"); fp != "" {
 		if err := failpoint.FromEnv(fp); err != nil {
 			return err

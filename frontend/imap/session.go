@@ -464,7 +464,7 @@ func (s *session) login(user, pass string) error {
 		}
 		s.fails++
 		s.srv.m.authFail.Inc()
-		s.srv.log.Info("imap login failed", "remote", remoteIP(s.conn), "failures", s.fails)
+		s.srv.log.Info("imap login failed", "user", user, "remote", remoteIP(s.conn), "failures", s.fails)
 		time.Sleep(s.srv.cfg.AuthFailureDelay * time.Duration(1<<min(s.fails-1, 5)))
 		if s.fails >= s.srv.cfg.MaxAuthFailures {
 			s.w.WriteString("* BYE Too many failed logins\r\n")

@@ -169,6 +169,17 @@ func (s *Server) Stoa(args ...string) (string, error) {
 	return string(out), err
 }
 
+// StoaIn runs a stoa command with dir as its working directory and
+// returns its standard output and standard error apart.
+func (s *Server) StoaIn(dir string, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.Command(s.Bin, append([]string{"--config", s.Config}, args...)...)
+	cmd.Env, cmd.Dir = s.Env, dir
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
 func (s *Server) start() {
 	t := s.t
 	s.log = &syncBuffer{}

@@ -392,6 +392,9 @@ func (fl *FlagSet) Extract(args []string) ([]string, error) {
 		}
 		name, val, hasVal := strings.Cut(name, "=")
 		if !keys[name] && name != "config" {
+			if strings.Contains(name, ".") { // no command flag has a dot: a mistyped key
+				return nil, fmt.Errorf("unknown configuration key --%s ('stoa help config' lists them)", name)
+			}
 			rest = append(rest, a)
 			continue
 		}

@@ -243,3 +243,39 @@ func Maildir(root, sep string, fn func(Message, error) error) error {
 	}
 	return nil
 }
+
+// clientState are the header fields mail clients rewrite inside an mbox
+// file as the user reads it (mutt, Dovecot, Thunderbird, Eudora): state,
+// not content.
+var clientState = map[string]bool{
+	"status": true, "x-status": true, "x-keywords": true, "x-uid": true, "x-imapbase": true,
+	"x-mozilla-status": true, "x-mozilla-status2": true, "x-mozilla-keys": true, "content-length": true, "lines": true,
+}
+
+// Identity is the message without the header fields a mail client rewrites
+// as it reads an mbox (Status:, X-Status:, X-Mozilla-Status:…, with their
+// continuation lines): a message read or flagged since the last import is
+// still the same message.
+func Identity(raw []byte) []byte {
+	out := make([]byte, 0, len(raw))
+	rest, skip := raw, false
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if t := bytes.TrimRight(line, "\r\n"); len(t) == 0 { // end of the header
+			out = append(out, line...)
+			return append(out, rest...)
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, ok := bytes.Cut(line, []byte(":"))
+			skip = ok && clientState[strings.ToLower(string(bytes.TrimSpace(name)))]
+		}
+		if !skip {
+			out = append(out, line...)
+		}
+	}
+	return out
+}

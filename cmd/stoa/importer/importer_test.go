@@ -88,3 +88,33 @@ func FuzzMbox(f *testing.F) {
 		}
 	})
 }
+
+func TestIdentityIgnoresClientState(t *testing.T) {
+	a := "From: a@example.com\r\nStatus: O\r\nSubject: hi\r\n\r\nStatus: RO in the body\r\n"
+	b := "From: a@example.com\r\nStatus: RO\r\nX-Status: AF\r\nX-Mozilla-Status: 0001\r\n\tfolded\r\nSubject: hi\r\n\r\nStatus: RO in the body\r\n"
+	c := "From: a@example.com\r\nSubject: hi\r\n\r\nStatus: RO in the body\r\n"
+	if string(Identity([]byte(a))) != c || string(Identity([]byte(b))) != c {
+		t.Fatalf("Identity:\n%q\n%q\nwant %q", Identity([]byte(a)), Identity([]byte(b)), c)
+	}
+	d := "From: a@example.com\r\nSubject: other\r\n\r\nStatus: RO in the body\r\n"
+	if string(Identity([]byte(d))) == c {
+		t.Fatal("a changed Subject is another message")
+	}
+	if got := string(Identity([]byte("Status: R\nno end of header"))); got != "no end of header" {
+		t.Fatalf("no blank line: %q", got)
+	}
+}
+
+func FuzzIdentity(f *testing.F) {
+	f.Add([]byte("Status: RO\r\n\tx\r\nSubject: a\r\n\r\nbody"))
+	f.Add([]byte("X-Status:\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id := Identity(b)
+		if len(id) > len(b) {
+			t.Fatalf("Identity grew %q to %q", b, id)
+		}
+		if again := Identity(id); !bytes.Equal(again, id) && bytes.Contains(b, []byte("\n\n")) {
+			t.Fatalf("not idempotent: %q -> %q -> %q", b, id, again)
+		}
+	})
+}
