@@ -369,7 +369,8 @@ func (s *Server) commit(c *conn, tx *txn, raw []byte, junk bool) result {
 		}
 		targetOf[i] = t
 	}
-	ok := reply(250, "2.0.0", "ok, id %s", id[:16])
+	// The id in the reply is the one in our Received field and the log.
+	ok := reply(250, "2.0.0", "ok, id %s.%d", c.id, c.nmsg)
 	var failed *Reply
 	if len(targets) > 0 {
 		ds, err := s.store.Deliver(c.ctx, storage.Delivery{ID: id, Raw: raw, Targets: targets})
@@ -426,7 +427,7 @@ func (s *Server) commit(c *conn, tx *txn, raw []byte, junk bool) result {
 	if failed != nil {
 		res.overall = failed
 	}
-	c.log.Info("message", "id", id[:16], "size", len(raw), "rcpts", len(tx.rcpts), "junk", junk,
+	c.log.Info("message", "id", c.id+"."+itoa(c.nmsg), "delivery", id[:16], "size", len(raw), "rcpts", len(tx.rcpts), "junk", junk,
 		"result", res.overall.Code)
 	return res
 }

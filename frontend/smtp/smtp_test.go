@@ -31,7 +31,8 @@ func TestMXDeliver(t *testing.T) {
 		t.Errorf("MX advertises AUTH: %q", ehlo)
 	}
 	msg := simpleMsg + "..dot-stuffed\r\n"
-	if r := c.transaction("carol@remote.example", []string{"alice@local.test", "bob+tag@local.test", "ALICE@LOCAL.TEST"}, msg); !strings.HasPrefix(r, "250 2.0.0") {
+	r := c.transaction("carol@remote.example", []string{"alice@local.test", "bob+tag@local.test", "ALICE@LOCAL.TEST"}, msg)
+	if !strings.HasPrefix(r, "250 2.0.0 ok, id ") {
 		t.Fatal(r)
 	}
 	c.cmd("QUIT", "221")
@@ -44,6 +45,10 @@ func TestMXDeliver(t *testing.T) {
 	}
 	if !strings.HasPrefix(a[0], "Received: from client.remote.example ([127.0.0.1])\r\n\tby mx.local.test (Stoa) with ESMTP id ") {
 		t.Errorf("Received: %q", a[0])
+	}
+	// The id in the reply is the one in the Received field (and the log).
+	if id := strings.Fields(strings.TrimPrefix(r, "250 2.0.0 ok, id "))[0]; !strings.Contains(a[0], "with ESMTP id "+id+";") {
+		t.Errorf("reply %q, Received: %q", r, a[0])
 	}
 	if strings.Contains(a[0], "for <") {
 		t.Error("Received names a recipient of a multi-recipient message")
