@@ -27,19 +27,20 @@ func startIMAP(ctx context.Context, a *App) error {
 		poll = 24 * time.Hour
 	}
 	srv := imap.New(a.Store, a.TLS, imap.Config{
-		Hostname:          a.Cfg.Server.Hostname,
-		AllowInsecureAuth: c.AllowInsecureAuth,
-		MaxLiteral:        c.MaxLiteral,
-		MaxLineLength:     c.MaxLineLength,
-		MaxConns:          c.MaxConns,
-		MaxConnsPerIP:     c.MaxConnsPerIP,
-		IdleTimeout:       c.IdleTimeout.Duration,
-		PollInterval:      poll,
-		KeepAlive:         c.IdleKeepAlive.Duration,
-		MaxAuthFailures:   c.MaxAuthFailures,
-		AuthFailureDelay:  c.AuthFailureDelay.Duration,
-		MaxSearchKeyLen:   c.MaxSearchKeyLen,
-		MaxSearchTextKeys: c.MaxSearchTextKeys,
+		Hostname:              a.Cfg.Server.Hostname,
+		AllowInsecureAuth:     c.AllowInsecureAuth,
+		MaxLiteral:            c.MaxLiteral,
+		MaxLiteralBeforeLogin: c.MaxLiteralBeforeLogin,
+		MaxLineLength:         c.MaxLineLength,
+		MaxConns:              c.MaxConns,
+		MaxConnsPerIP:         c.MaxConnsPerIP,
+		IdleTimeout:           c.IdleTimeout.Duration,
+		PollInterval:          poll,
+		KeepAlive:             c.IdleKeepAlive.Duration,
+		MaxAuthFailures:       c.MaxAuthFailures,
+		AuthFailureDelay:      c.AuthFailureDelay.Duration,
+		MaxSearchKeyLen:       c.MaxSearchKeyLen,
+		MaxSearchTextKeys:     c.MaxSearchTextKeys,
 	}, a.Log, a.Registry)
 	if a.Cfg.Index.Backend != "none" {
 		srv.Searcher = imapSearch{a}

@@ -21,18 +21,22 @@ import (
 // Config holds the server's limits. Zero values take defaults.
 type Config struct {
 	Hostname          string
-	AllowInsecureAuth bool          // LOGIN / AUTHENTICATE without TLS (development)
-	MaxLiteral        int64         // bytes of one literal (default 50 MiB)
-	MaxLineLength     int           // bytes of one command line (default 64 KiB)
-	MaxConns          int           // connections in total (default 20,000)
-	MaxConnsPerIP     int           // connections per client IP (default 200)
-	IdleTimeout       time.Duration // inactivity before the connection is closed (default 30 min, RFC 9051 §5.4)
-	PollInterval      time.Duration // polling for changes made by other nodes (default 2 s)
-	KeepAlive         time.Duration // "* OK" during IDLE (default 2 min)
-	MaxAuthFailures   int           // failed logins before disconnect (default 3)
-	AuthFailureDelay  time.Duration // delay after each failed login (default 1 s, doubled each time)
-	MaxSearchKeyLen   int           // bytes of one SEARCH text key's value (default 1 KiB)
-	MaxSearchTextKeys int           // text keys (BODY, TEXT, FROM…) in one SEARCH (default 64)
+	AllowInsecureAuth bool  // LOGIN / AUTHENTICATE without TLS (development)
+	MaxLiteral        int64 // bytes of one literal (default 50 MiB)
+	// MaxLiteralBeforeLogin bounds literals (and commands) before
+	// authentication, so that unauthenticated clients cannot make the
+	// server hold MaxLiteral each (default 64 KiB).
+	MaxLiteralBeforeLogin int64
+	MaxLineLength         int           // bytes of one command line (default 64 KiB)
+	MaxConns              int           // connections in total (default 20,000)
+	MaxConnsPerIP         int           // connections per client IP (default 200)
+	IdleTimeout           time.Duration // inactivity before the connection is closed (default 30 min, RFC 9051 §5.4)
+	PollInterval          time.Duration // polling for changes made by other nodes (default 2 s)
+	KeepAlive             time.Duration // "* OK" during IDLE (default 2 min)
+	MaxAuthFailures       int           // failed logins before disconnect (default 3)
+	AuthFailureDelay      time.Duration // delay after each failed login (default 1 s, doubled each time)
+	MaxSearchKeyLen       int           // bytes of one SEARCH text key's value (default 1 KiB)
+	MaxSearchTextKeys     int           // text keys (BODY, TEXT, FROM…) in one SEARCH (default 64)
 }
 
 func (c *Config) defaults() {
@@ -41,6 +45,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxLiteral <= 0 {
 		c.MaxLiteral = 50 << 20
+	}
+	if c.MaxLiteralBeforeLogin <= 0 {
+		c.MaxLiteralBeforeLogin = 64 << 10
 	}
 	if c.MaxSearchKeyLen <= 0 {
 		c.MaxSearchKeyLen = 1 << 10

@@ -32,33 +32,9 @@ func testServer(t *testing.T, s Searcher, bodies ...string) (*Server, func(tag, 
 // each call of connect opens one.
 func testServerConns(t *testing.T, s Searcher, bodies ...string) (*Server, func() func(tag, line string) []string) {
 	t.Helper()
-	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
-	t.Cleanup(func() { st.Close() })
-	ctx := context.Background()
-	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
-	for _, body := range bodies {
-		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\n"+body+"\r\n"), nil, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
-	srv.Searcher = s
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln, false)
-	t.Cleanup(func() { srv.Close() })
+	srv, addr := testListener(t, s, bodies...)
 	connect := func() func(tag, line string) []string {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,6 +61,38 @@ func testServerConns(t *testing.T, s Searcher, bodies ...string) (*Server, func(
 		return cmd
 	}
 	return srv, connect
+}
+
+// testListener starts the server (one account, u@example.test / pw, with a
+// message per body in INBOX) and returns its address.
+func testListener(t *testing.T, s Searcher, bodies ...string) (*Server, string) {
+	t.Helper()
+	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	a, err := st.AddAccount(ctx, "u@example.test", "pw", storage.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+	for _, body := range bodies {
+		if _, err := st.Append(ctx, a.ID, inbox.ID, []byte("Subject: s\r\n\r\n"+body+"\r\n"), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
+	srv.Searcher = s
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln, false)
+	t.Cleanup(func() { srv.Close() })
+	return srv, ln.Addr().String()
 }
 
 type fakeSearcher struct{ calls int }
@@ -321,5 +329,49 @@ func TestSearchLimits(t *testing.T) {
 	}
 	if got := cmd("o", "SEARCH TEXT apple"); got[0] != "* SEARCH 1" {
 		t.Errorf("after the refusals: %q", got)
+	}
+}
+
+// Before login a literal may not exceed max_literal_before_login: an
+// unauthenticated client cannot make the server hold max_literal bytes.
+// After login the full limit applies.
+func TestLiteralLimitBeforeLogin(t *testing.T) {
+	_, addr := testListener(t, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	read := func(prefix string) string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+	}
+	read("* OK")
+	c.Write([]byte("a LOGIN {100000}\r\n"))
+	if l := read("a "); !strings.HasPrefix(l, "a NO [TOOBIG]") {
+		t.Fatalf("synchronizing literal before login: %q", l)
+	}
+	// A non-synchronizing one is read, thrown away, and the session stays in step.
+	c.Write([]byte("b LOGIN {70000+}\r\n" + strings.Repeat("x", 70000) + " pw\r\n"))
+	if l := read("b "); !strings.HasPrefix(l, "b NO [TOOBIG]") {
+		t.Fatalf("non-synchronizing literal before login: %q", l)
+	}
+	c.Write([]byte("c LOGIN u@example.test pw\r\n"))
+	if l := read("c "); !strings.HasPrefix(l, "c OK") {
+		t.Fatalf("login: %q", l)
+	}
+	c.Write([]byte("d APPEND INBOX {100000}\r\n"))
+	if l := read(""); !strings.HasPrefix(l, "+") {
+		t.Fatalf("literal after login: %q", l)
 	}
 }

@@ -72,10 +72,17 @@ func newSession(srv *Server, c net.Conn, implicitTLS bool) *session {
 	return s
 }
 
+// limits are the input limits of the session's state: before login a
+// literal may not exceed MaxLiteralBeforeLogin (LOGIN and AUTHENTICATE
+// need little), so an unauthenticated client cannot pin MaxLiteral bytes.
 func (s *session) limits() proto.Limits {
 	c := s.srv.cfg
-	return proto.Limits{MaxLine: c.MaxLineLength, MaxLiteral: c.MaxLiteral,
-		MaxCommand: c.MaxLiteral + 1<<20, DiscardCap: 2*c.MaxLiteral + 1<<20}
+	lit, slack := c.MaxLiteral, int64(1<<20)
+	if s.state == stateNotAuth {
+		lit, slack = min(lit, c.MaxLiteralBeforeLogin), int64(c.MaxLineLength)
+	}
+	return proto.Limits{MaxLine: c.MaxLineLength, MaxLiteral: lit,
+		MaxCommand: lit + slack, DiscardCap: 2*lit + slack}
 }
 
 func (s *session) serve() {
@@ -474,6 +481,7 @@ func (s *session) login(user, pass string) error {
 	}
 	s.acct = a
 	s.state = stateAuth
+	s.rd.L = s.limits()
 	s.watch, s.unwatch = s.srv.store.Watch(a.ID)
 	s.okCode = "CAPABILITY " + s.capabilities()
 	s.okText = "Logged in"

@@ -115,20 +115,21 @@ type SMTP struct {
 
 // IMAP configures the IMAP listeners.
 type IMAP struct {
-	Listen            string   `toml:"listen"`
-	TLSListen         string   `toml:"tls_listen"`
-	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: LOGIN without TLS"`
-	MaxLiteral        int64    `toml:"max_literal"`
-	MaxLineLength     int      `toml:"max_line_length"`
-	MaxConns          int      `toml:"max_conns"`
-	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
-	IdleTimeout       Duration `toml:"idle_timeout"`
-	PollInterval      Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
-	IdleKeepAlive     Duration `toml:"idle_keepalive" help:"untagged OK sent during IDLE (default 2m)"`
-	MaxAuthFailures   int      `toml:"max_auth_failures" help:"failed logins before disconnect (default 3)"`
-	AuthFailureDelay  Duration `toml:"auth_failure_delay" help:"delay after a failed login, doubled each time (default 1s)"`
-	MaxSearchKeyLen   int      `toml:"max_search_key_length" help:"bytes of one SEARCH text key (BODY, TEXT…); longer: NO [LIMIT]"`
-	MaxSearchTextKeys int      `toml:"max_search_text_keys" help:"text keys in one SEARCH; more: NO [LIMIT]"`
+	Listen                string   `toml:"listen"`
+	TLSListen             string   `toml:"tls_listen"`
+	AllowInsecureAuth     bool     `toml:"allow_insecure_auth" help:"development only: LOGIN without TLS"`
+	MaxLiteral            int64    `toml:"max_literal"`
+	MaxLiteralBeforeLogin int64    `toml:"max_literal_before_login" help:"bytes of one literal before authentication (LOGIN, AUTHENTICATE)"`
+	MaxLineLength         int      `toml:"max_line_length"`
+	MaxConns              int      `toml:"max_conns"`
+	MaxConnsPerIP         int      `toml:"max_conns_per_ip"`
+	IdleTimeout           Duration `toml:"idle_timeout"`
+	PollInterval          Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
+	IdleKeepAlive         Duration `toml:"idle_keepalive" help:"untagged OK sent during IDLE (default 2m)"`
+	MaxAuthFailures       int      `toml:"max_auth_failures" help:"failed logins before disconnect (default 3)"`
+	AuthFailureDelay      Duration `toml:"auth_failure_delay" help:"delay after a failed login, doubled each time (default 1s)"`
+	MaxSearchKeyLen       int      `toml:"max_search_key_length" help:"bytes of one SEARCH text key (BODY, TEXT…); longer: NO [LIMIT]"`
+	MaxSearchTextKeys     int      `toml:"max_search_text_keys" help:"text keys in one SEARCH; more: NO [LIMIT]"`
 }
 
 // HTTP configures JMAP, DAV and the admin endpoints.
@@ -167,7 +168,7 @@ func Default() Config {
 			MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
 			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
-		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLineLength: 64 << 10,
+		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLiteralBeforeLogin: 64 << 10, MaxLineLength: 64 << 10,
 			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second},
 			MaxAuthFailures: 3, AuthFailureDelay: Duration{time.Second}, IdleKeepAlive: Duration{2 * time.Minute},
 			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
