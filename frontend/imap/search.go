@@ -396,6 +396,14 @@ func searchErr(err error) error {
 // cmdSearch: SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES
 // (RFC 5182), CONDSTORE MODSEQ (RFC 7162 §3.1.5).
 func cmdSearch(s *session, c *proto.Command) error {
+	err := search(s, c)
+	if err != nil && proto.WantsSave(c.Args) {
+		s.saved = nil // RFC 5182 §2.1: a SEARCH with SAVE that fails empties "$"
+	}
+	return err
+}
+
+func search(s *session, c *proto.Command) error {
 	sc, err := proto.ParseSearch(c.Args)
 	if err != nil {
 		return searchErr(err)
@@ -408,7 +416,7 @@ func cmdSearch(s *session, c *proto.Command) error {
 		s.condstore = true
 	}
 	var uids, nums []uint32
-	var maxMod uint64
+	var mods []uint64
 	err = s.searchEach(sc.Key, true, func(m *msg) error {
 		uids = append(uids, m.e.UID)
 		if c.UID {
@@ -416,7 +424,9 @@ func cmdSearch(s *session, c *proto.Command) error {
 		} else {
 			nums = append(nums, m.seq)
 		}
-		maxMod = max(maxMod, m.e.ModSeq)
+		if modseq {
+			mods = append(mods, m.e.ModSeq)
+		}
 		return nil
 	})
 	if err != nil {
@@ -458,6 +468,27 @@ func cmdSearch(s *session, c *proto.Command) error {
 			s.saved = []uint32{uids[0]}
 		default:
 			s.saved = []uint32{uids[len(uids)-1]}
+		}
+	}
+	// RFC 7162 §3.1.5: the highest MODSEQ of the messages returned; with
+	// only MIN and/or MAX, of those messages alone.
+	var maxMod uint64
+	if len(mods) > 0 {
+		edges := len(others) > 0
+		for _, r := range others {
+			edges = edges && (r == "MIN" || r == "MAX")
+		}
+		for _, r := range others {
+			switch {
+			case !edges:
+			case r == "MIN":
+				maxMod = max(maxMod, mods[0])
+			case r == "MAX":
+				maxMod = max(maxMod, mods[len(mods)-1])
+			}
+		}
+		if !edges {
+			maxMod = slices.Max(mods)
 		}
 	}
 	w := &s.w

@@ -375,3 +375,64 @@ func TestLiteralLimitBeforeLogin(t *testing.T) {
 		t.Fatalf("literal after login: %q", l)
 	}
 }
+
+// SEARCH edge cases from an adversarial review.
+func TestSearchProtocolEdges(t *testing.T) {
+	_, cmd := testServer(t, nil, "hello world", "other words", "hello again", "bye")
+	last := func(lines []string) string { return lines[len(lines)-1] }
+	untagged := func(lines []string) string {
+		for _, l := range lines {
+			if strings.HasPrefix(l, "* ") {
+				return l
+			}
+		}
+		return ""
+	}
+	// RFC 5182 §2.1: a SEARCH with SAVE that fails empties "$".
+	cmd("s1", "SEARCH RETURN (SAVE) BODY hello")
+	if got := untagged(cmd("s2", "SEARCH $")); got != "* SEARCH 1 3" {
+		t.Fatalf("$ after SAVE: %q", got)
+	}
+	if got := last(cmd("s3", "SEARCH RETURN (SAVE) CHARSET KOI8-R TEXT foo")); !strings.HasPrefix(got, "s3 NO [BADCHARSET") {
+		t.Fatalf("bad charset: %q", got)
+	}
+	if got := untagged(cmd("s4", "SEARCH $")); got != "* SEARCH" {
+		t.Errorf("$ after a failed SAVE: %q, want empty", got)
+	}
+	cmd("s5", "SEARCH RETURN (SAVE) BODY hello")
+	if got := last(cmd("s6", "SEARCH RETURN (SAVE) NOSUCHKEY")); !strings.HasPrefix(got, "s6 BAD") {
+		t.Fatalf("bad key: %q", got)
+	}
+	if got := untagged(cmd("s7", "SEARCH $")); got != "* SEARCH" {
+		t.Errorf("$ after a SAVE that was BAD: %q, want empty", got)
+	}
+	// RFC 5032 §4: nz-number of seconds; no overflow into "every message".
+	for _, k := range []string{"YOUNGER 0", "YOUNGER 10000000000", "OLDER 9223372036854775807"} {
+		if got := last(cmd("y", "SEARCH "+k)); !strings.HasPrefix(got, "y BAD") {
+			t.Errorf("SEARCH %s: %q, want BAD", k, got)
+		}
+	}
+	if got := untagged(cmd("y2", "SEARCH YOUNGER 4294967295")); got != "* SEARCH 1 2 3 4" {
+		t.Errorf("YOUNGER 4294967295: %q", got)
+	}
+	// Each return option at most once (RFC 4731 §3.1).
+	if got := untagged(cmd("m", "SEARCH RETURN (MIN MIN) ALL")); got != `* ESEARCH (TAG "m") MIN 1` {
+		t.Errorf("RETURN (MIN MIN): %q", got)
+	}
+	// RFC 7162 §3.1.5: with only MIN, the MODSEQ of that message.
+	cmd("f", "STORE 4 +FLAGS (\\Flagged)")
+	all := untagged(cmd("g", "SEARCH RETURN (MAX) MODSEQ 1"))
+	min := untagged(cmd("h", "SEARCH RETURN (MIN) MODSEQ 1"))
+	if !strings.HasPrefix(all, `* ESEARCH (TAG "g") MAX 4 MODSEQ `) || !strings.HasPrefix(min, `* ESEARCH (TAG "h") MIN 1 MODSEQ `) ||
+		strings.Fields(all)[7] == strings.Fields(min)[7] {
+		t.Errorf("MODSEQ of MIN and of MAX: %q, %q", min, all)
+	}
+	// literal8 is for APPEND only (RFC 3516 §4.3).
+	if got := last(cmd("l", "SEARCH TEXT ~{2+}\r\nab")); !strings.HasPrefix(got, "l BAD") {
+		t.Errorf("literal8 search string: %q", got)
+	}
+	// A sequence set of 32,000 ranges is one binary search per message.
+	if got := untagged(cmd("n", "SEARCH RETURN (COUNT) "+strings.Repeat("1,", 32000)+"3:*")); got != `* ESEARCH (TAG "n") COUNT 3` {
+		t.Errorf("long sequence set: %q", got)
+	}
+}

@@ -1,6 +1,9 @@
 package proto
 
 import (
+	"cmp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +16,9 @@ type Range struct{ Lo, Hi uint32 }
 type NumSet struct {
 	Ranges []Range
 	Saved  bool // "$"
+	// fixed is the number of leading Ranges that ParseNumSet sorted and
+	// merged (no "*" in them); the others hold "*".
+	fixed int
 }
 
 // ParseNumSet parses a sequence-set.
@@ -38,7 +44,49 @@ func ParseNumSet(s string) (NumSet, error) {
 		}
 		set.Ranges = append(set.Ranges, Range{a, b})
 	}
-	return set, nil
+	return set.normalize(), nil
+}
+
+// normalize sorts and merges the ranges without "*" (a client may send
+// 1,1,1,… thousands of times: Contains is then one binary search) and
+// replaces those with "*" by at most two: the union of x:* over several x
+// is exactly minX:* ∪ maxX:*, whatever "*" stands for.
+func (s NumSet) normalize() NumSet {
+	var fixed []Range
+	var minX, maxX uint32 // over x of the x:* ranges
+	bare := false         // "*" or "*:*"
+	for _, r := range s.Ranges {
+		switch x := r.Lo | r.Hi; {
+		case r.Lo != 0 && r.Hi != 0:
+			fixed = append(fixed, Range{min(r.Lo, r.Hi), max(r.Lo, r.Hi)})
+		case x == 0:
+			bare = true
+		case minX == 0:
+			minX, maxX = x, x
+		default:
+			minX, maxX = min(minX, x), max(maxX, x)
+		}
+	}
+	slices.SortFunc(fixed, func(a, b Range) int { return cmp.Compare(a.Lo, b.Lo) })
+	merged := fixed[:0]
+	for _, r := range fixed {
+		if n := len(merged); n > 0 && uint64(r.Lo) <= uint64(merged[n-1].Hi)+1 {
+			merged[n-1].Hi = max(merged[n-1].Hi, r.Hi)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	out := NumSet{Ranges: merged, fixed: len(merged)}
+	if bare {
+		out.Ranges = append(out.Ranges, Range{0, 0})
+	}
+	if minX != 0 {
+		out.Ranges = append(out.Ranges, Range{minX, 0})
+	}
+	if maxX != minX {
+		out.Ranges = append(out.Ranges, Range{maxX, 0})
+	}
+	return out
 }
 
 func seqNum(s string) (uint32, error) {
@@ -54,7 +102,13 @@ func seqNum(s string) (uint32, error) {
 
 // Contains reports whether n is in the set, given the value of "*".
 func (s NumSet) Contains(n, star uint32) bool {
-	for _, r := range s.Ranges {
+	if s.fixed > 0 {
+		i := sort.Search(s.fixed, func(i int) bool { return s.Ranges[i].Hi >= n })
+		if i < s.fixed && s.Ranges[i].Lo <= n {
+			return true
+		}
+	}
+	for _, r := range s.Ranges[s.fixed:] {
 		lo, hi := r.Lo, r.Hi
 		if lo == 0 {
 			lo = star

@@ -37,8 +37,10 @@ func (v Value) Str() string {
 // AString returns an astring (RFC 9051 §9): atom or string.
 func (v Value) AString() (string, bool) {
 	switch v.Kind {
-	case Atom, Quoted, Literal:
+	case Atom, Quoted:
 		return v.Str(), true
+	case Literal: // literal8 only where the grammar allows it (RFC 3516 §4.3: APPEND)
+		return v.Str(), !v.Bin
 	}
 	return "", false
 }

@@ -3,6 +3,8 @@ package proto
 import (
 	"bufio"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -119,5 +121,48 @@ func TestUTF7(t *testing.T) {
 		if _, ok := DecodeUTF7(bad); ok {
 			t.Errorf("%q decoded", bad)
 		}
+	}
+}
+
+// The normalised set (sorted, merged, "*" ranges folded) answers like the
+// set as sent, for any value of "*".
+func TestNumSetNormalized(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	num := func() string {
+		if rng.IntN(6) == 0 {
+			return "*"
+		}
+		return strconv.Itoa(1 + rng.IntN(40))
+	}
+	for i := 0; i < 3000; i++ {
+		var parts []string
+		for j := 0; j < 1+rng.IntN(6); j++ {
+			p := num()
+			if rng.IntN(2) == 0 {
+				p += ":" + num()
+			}
+			parts = append(parts, p)
+		}
+		text := strings.Join(parts, ",")
+		set, err := ParseNumSet(text)
+		if err != nil {
+			t.Fatal(text, err)
+		}
+		var raw NumSet // as sent: linear scan
+		for _, p := range parts {
+			r, _ := ParseNumSet(p)
+			raw.Ranges = append(raw.Ranges, r.Ranges...)
+		}
+		for star := uint32(1); star <= 45; star += 4 {
+			for n := uint32(1); n <= 50; n++ {
+				if got, want := set.Contains(n, star), raw.Contains(n, star); got != want {
+					t.Fatalf("%s with * = %d: Contains(%d) = %v, want %v (normalised %v)", text, star, n, got, want, set.Ranges)
+				}
+			}
+		}
+	}
+	big, _ := ParseNumSet(strings.Repeat("1,", 32000) + "1:*")
+	if len(big.Ranges) != 2 {
+		t.Errorf("32,001 ranges normalised to %v", big.Ranges)
 	}
 }

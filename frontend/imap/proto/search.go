@@ -1,6 +1,8 @@
 package proto
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +28,20 @@ type SearchCommand struct {
 	Key       *SearchKey
 }
 
+// WantsSave reports a SEARCH whose RETURN options name SAVE, also when the
+// rest of it cannot be parsed (RFC 5182 §2.1: a failed SAVE empties "$").
+func WantsSave(args []Value) bool {
+	if len(args) < 2 || args[0].Kind != Atom || !strings.EqualFold(args[0].S, "RETURN") || args[1].Kind != List {
+		return false
+	}
+	for _, o := range args[1].L {
+		if o.Kind == Atom && strings.EqualFold(o.S, "SAVE") {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseSearch parses SEARCH [RETURN (...)] [CHARSET x] keys.
 func ParseSearch(args []Value) (*SearchCommand, error) {
 	sc := &SearchCommand{}
@@ -44,7 +60,9 @@ func ParseSearch(args []Value) (*SearchCommand, error) {
 			default:
 				return nil, syntax("unknown RETURN option")
 			}
-			sc.Return = append(sc.Return, u)
+			if !slices.Contains(sc.Return, u) { // RFC 4731 §3.1: each at most once in the answer
+				sc.Return = append(sc.Return, u)
+			}
 		}
 		args = args[2:]
 	}
@@ -157,8 +175,12 @@ func parseKey(args []Value, depth int) (*SearchKey, []Value, error) {
 		err = str()
 	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
 		err = date()
-	case "LARGER", "SMALLER", "YOUNGER", "OLDER":
+	case "LARGER", "SMALLER": // number64 (RFC 9051 §9)
 		err = num()
+	case "YOUNGER", "OLDER": // nz-number of seconds (RFC 5032 §4)
+		if err = num(); err == nil && (k.Num == 0 || k.Num > math.MaxUint32) {
+			err = syntax("YOUNGER and OLDER take a number of seconds from 1 to 4294967295")
+		}
 	case "HEADER":
 		if err = str(); err == nil {
 			name := k.Str
