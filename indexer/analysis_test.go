@@ -27,6 +27,7 @@ func TestMatchSemantics(t *testing.T) {
 	d := &Doc{Subject: "Quarterly report", Body: "Invoice number 42 attached",
 		From: []string{"Jürgen Müller <jurgen@example.de>"}, Headers: []string{"ABC-1234 open"},
 		HeaderNames: []string{"x-ticket"}, HeaderTerms: []string{headerTerms("x-ticket", "ABC-1234 open")}}
+	frozen, shared := NewMatcher(d).Freeze(), NewMatcher(d)
 	for _, c := range []struct {
 		q    Query
 		want bool
@@ -52,31 +53,36 @@ func TestMatchSemantics(t *testing.T) {
 		if got := Match(d, c.q); got != c.want {
 			t.Errorf("Match(%s) = %v, want %v", fmt.Sprintf("%+v", c.q), got, c.want)
 		}
+		// One Matcher, frozen, answers every query like a fresh one.
+		if got := frozen.Match(c.q); got != c.want {
+			t.Errorf("frozen Matcher: Match(%s) = %v, want %v", fmt.Sprintf("%+v", c.q), got, c.want)
+		}
+		if got := shared.Match(c.q); got != c.want {
+			t.Errorf("shared Matcher: Match(%s) = %v, want %v", fmt.Sprintf("%+v", c.q), got, c.want)
+		}
 	}
 }
 
-// FuzzAnalyze: any input (invalid UTF-8 included) tokenizes without a
-// panic, spans lie inside the input, terms are non-empty and folded (a
-// second Analyze changes nothing), and a message containing the input is
-// found by searching for it (the phrase of its own terms).
-func FuzzAnalyze(f *testing.F) {
-	for _, s := range []string{"Grüße aus MÜNCHEN", "日本語のテキスト", "a\xffb", "cafe\u0301", "x-mailer: 3.14", ""} {
-		f.Add(s)
+// The cache of analysed unindexed messages stays within its bound: when
+// full it keeps what it has (a search over more than fits still hits the
+// first part) until entries expire.
+func TestMatcherCacheBound(t *testing.T) {
+	var c matcherCache
+	body := strings.Repeat("word ", 200_000) // about 4 MB analysed
+	for i := 0; i < 40; i++ {
+		c.put(fmt.Sprintf("blob%d", i), NewMatcher(&Doc{Body: body}).Freeze())
+		if c.bytes > matcherCacheBytes {
+			t.Fatalf("cache holds %d bytes after %d entries", c.bytes, i+1)
+		}
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, sp := range Tokenize(s) {
-			if sp.Start < 0 || sp.End > len(s) || sp.Start >= sp.End || sp.Term == "" {
-				t.Fatalf("span %+v outside %q", sp, s)
-			}
-		}
-		terms := Analyze(s)
-		for _, term := range terms {
-			if again := Analyze(term); len(again) != 1 || again[0] != term {
-				t.Fatalf("term %q of %q re-analyses to %q", term, s, again)
-			}
-		}
-		if len(terms) > 0 && !Match(&Doc{Body: s}, Body(s)) {
-			t.Fatalf("a body %q is not found by BODY of itself (terms %q)", s, terms)
-		}
-	})
+	if c.get("blob0") == nil || c.get("blob39") != nil {
+		t.Fatal("a full cache keeps its entries and refuses new ones")
+	}
+	for i := range c.order {
+		c.order[i].at = c.order[i].at.Add(-2 * matcherCacheTTL)
+	}
+	c.put("fresh", NewMatcher(&Doc{Body: "x"}).Freeze())
+	if c.get("blob0") != nil || c.get("fresh") == nil {
+		t.Fatal("expired entries go and make room")
+	}
 }

@@ -67,18 +67,51 @@ func (op Op) Fields() []string {
 
 // Match evaluates q on d in process, with the same analysis as the index:
 // Search uses it for changes the indexer has not applied yet.
-func Match(d *Doc, q Query) bool {
-	m := &matcher{d: d, cache: map[string][][]string{}}
-	return m.match(q)
+func Match(d *Doc, q Query) bool { return NewMatcher(d).Match(q) }
+
+// Matcher evaluates queries on one document, analysing each field once
+// however many queries it answers (a SEARCH with many text keys). It is not
+// safe for concurrent use until Freeze.
+type Matcher struct {
+	d      *Doc
+	cache  map[string][][]string
+	frozen bool
 }
 
-type matcher struct {
-	d     *Doc
-	cache map[string][][]string
+// NewMatcher returns a Matcher for d.
+func NewMatcher(d *Doc) *Matcher { return &Matcher{d: d, cache: map[string][][]string{}} }
+
+// Match reports whether the document matches q.
+func (m *Matcher) Match(q Query) bool { return m.match(q) }
+
+// matchFields are every field a query reads.
+var matchFields = []string{"header_terms", "headers", "body", "html", "attachment_names", "subject", "from", "to", "cc", "bcc"}
+
+// Freeze analyses every field now; the Matcher is read-only from then on
+// and safe for concurrent use.
+func (m *Matcher) Freeze() *Matcher {
+	for _, f := range matchFields {
+		m.field(f)
+	}
+	m.frozen = true
+	return m
 }
 
-func (m *matcher) field(name string) [][]string {
-	if v, ok := m.cache[name]; ok {
+// size is about the memory the analysed fields hold (for caches).
+func (m *Matcher) size() int {
+	n := 0
+	for _, vs := range m.cache {
+		for _, v := range vs {
+			for _, t := range v {
+				n += len(t) + 16
+			}
+		}
+	}
+	return n
+}
+
+func (m *Matcher) field(name string) [][]string {
+	if v, ok := m.cache[name]; ok || m.frozen {
 		return v
 	}
 	var vals []string
@@ -118,7 +151,7 @@ func (m *matcher) field(name string) [][]string {
 	return out
 }
 
-func (m *matcher) match(q Query) bool {
+func (m *Matcher) match(q Query) bool {
 	switch q.Op {
 	case OpAnd:
 		for _, c := range q.Children {
@@ -154,7 +187,7 @@ func (m *matcher) match(q Query) bool {
 	return m.phrase(q.Op.Fields(), Analyze(q.Value))
 }
 
-func (m *matcher) phrase(fields []string, terms []string) bool {
+func (m *Matcher) phrase(fields []string, terms []string) bool {
 	if len(terms) == 0 {
 		return false
 	}

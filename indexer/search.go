@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/stoa-mail/stoa/storage"
 )
@@ -16,6 +18,60 @@ type Searcher struct {
 	// MaxPending bounds the unindexed messages matched in process
 	// (default 2000); beyond it Search returns ErrIndexBehind.
 	MaxPending int
+
+	pending matcherCache
+}
+
+// matcherCache keeps the analysed text of messages the index has not
+// reached, by blob (text never changes), so that a SEARCH with several text
+// keys, or searches repeated while the index catches up, read and analyse
+// each message once. Bounded by memory: entries go after matcherCacheTTL
+// (the index has reached them by then); when it is full, new entries are
+// not kept, so that a search over more than fits still finds the first
+// part cached instead of each pass evicting what the next one needs.
+type matcherCache struct {
+	mu    sync.Mutex
+	m     map[string]*Matcher
+	order []cached // oldest first
+	bytes int
+}
+
+type cached struct {
+	blob string
+	at   time.Time
+	size int
+}
+
+const (
+	matcherCacheBytes = 64 << 20
+	matcherCacheTTL   = time.Minute
+)
+
+func (c *matcherCache) get(blob string) *Matcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[blob]
+}
+
+func (c *matcherCache) put(blob string, m *Matcher) {
+	n := m.size()
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*Matcher{}
+	}
+	for len(c.order) > 0 && now.Sub(c.order[0].at) > matcherCacheTTL {
+		delete(c.m, c.order[0].blob)
+		c.bytes -= c.order[0].size
+		c.order = c.order[1:]
+	}
+	if _, ok := c.m[blob]; ok || c.bytes+n > matcherCacheBytes {
+		return
+	}
+	c.m[blob] = m
+	c.order = append(c.order, cached{blob, now, n})
+	c.bytes += n
 }
 
 // ErrIndexBehind means the index lags too far to answer quickly: the
@@ -111,11 +167,16 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 		if len(es) == 0 {
 			continue
 		}
-		d, err := ld.Doc(ctx, account, es[0])
-		if err != nil {
-			return nil, err
+		m := s.pending.get(es[0].BlobID)
+		if m == nil {
+			d, err := ld.Doc(ctx, account, es[0])
+			if err != nil {
+				return nil, err
+			}
+			m = NewMatcher(d).Freeze()
+			s.pending.put(es[0].BlobID, m)
 		}
-		if Match(d, q) {
+		if m.Match(q) {
 			extra = append(extra, u)
 		}
 	}

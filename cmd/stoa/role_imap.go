@@ -93,10 +93,10 @@ func (s imapSearch) Search(ctx context.Context, acct string, mb uint32, q imap.T
 
 // Prepare makes the IMAP server's scan (index behind) match like the index.
 func (s imapSearch) Prepare(acct string, e *storage.Email, meta *mailmeta.Meta, raw []byte) func(imap.TextQuery) bool {
-	d := indexer.BuildDoc(acct, *e, meta, raw, s.a.Store.Config().ParseLimits)
-	return func(q imap.TextQuery) bool {
+	m := indexer.NewMatcher(indexer.BuildDoc(acct, *e, meta, raw, s.a.Store.Config().ParseLimits))
+	return func(q imap.TextQuery) bool { // one analysis of the message for every key
 		iq, ok := indexQuery(q)
-		return ok && indexer.Match(d, iq)
+		return ok && m.Match(iq)
 	}
 }
 
