@@ -45,6 +45,9 @@ type cached struct {
 const (
 	matcherCacheBytes = 64 << 20
 	matcherCacheTTL   = time.Minute
+	// maxPendingBytes bounds the raw size of the unindexed messages one
+	// Search reads and analyses; their analysed text fits the cache.
+	maxPendingBytes = 16 << 20
 )
 
 func (c *matcherCache) get(blob string) *Matcher {
@@ -154,8 +157,8 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 	if len(added) == 0 {
 		return uids, nil
 	}
-	ld := Loader{Store: s.Store}
-	var extra []uint32
+	var pending []storage.Email
+	size := int64(0)
 	for u := range added {
 		if _, found := slices.BinarySearch(uids, u); found {
 			continue
@@ -167,17 +170,31 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 		if len(es) == 0 {
 			continue
 		}
-		m := s.pending.get(es[0].BlobID)
+		if s.pending.get(es[0].BlobID) == nil {
+			size += es[0].Size
+		}
+		pending = append(pending, es[0])
+	}
+	if size > maxPendingBytes {
+		// More text to analyse here than the cache keeps: each text key
+		// would analyse it again. The caller's scan analyses each
+		// message once for all keys.
+		return nil, ErrIndexBehind
+	}
+	ld := Loader{Store: s.Store}
+	var extra []uint32
+	for _, e := range pending {
+		m := s.pending.get(e.BlobID)
 		if m == nil {
-			d, err := ld.Doc(ctx, account, es[0])
+			d, err := ld.Doc(ctx, account, e)
 			if err != nil {
 				return nil, err
 			}
 			m = NewMatcher(d).Freeze()
-			s.pending.put(es[0].BlobID, m)
+			s.pending.put(e.BlobID, m)
 		}
 		if m.Match(q) {
-			extra = append(extra, u)
+			extra = append(extra, e.UID)
 		}
 	}
 	if len(extra) > 0 {
