@@ -41,6 +41,7 @@ func startIMAP(ctx context.Context, a *App) error {
 		AuthFailureDelay:      c.AuthFailureDelay.Duration,
 		MaxSearchKeyLen:       c.MaxSearchKeyLen,
 		MaxSearchTextKeys:     c.MaxSearchTextKeys,
+		MaxSearchTerms:        c.MaxSearchTerms,
 	}, a.Log, a.Registry)
 	if a.Cfg.Index.Backend != "none" {
 		srv.Searcher = imapSearch{a}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/stoa-mail/stoa/frontend/imap/proto"
 	"github.com/stoa-mail/stoa/storage"
@@ -249,7 +250,7 @@ func usesModSeq(k *proto.SearchKey) bool {
 // many (each text key is a phrase query, or a scan): NO [LIMIT] (RFC 9051
 // §7.1).
 func (s *session) checkSearchLimits(k *proto.SearchKey) error {
-	n := 0
+	n, terms := 0, 0
 	var walk func(k *proto.SearchKey) error
 	walk = func(k *proto.SearchKey) error {
 		switch k.Op {
@@ -260,6 +261,11 @@ func (s *session) checkSearchLimits(k *proto.SearchKey) error {
 			if len(k.Str)+len(k.Value) > s.srv.cfg.MaxSearchKeyLen {
 				return no("LIMIT", fmt.Sprintf("Search string longer than %d bytes", s.srv.cfg.MaxSearchKeyLen))
 			}
+			// Each word is a term of a phrase query: a long phrase of a
+			// frequent word costs a walk of its postings per word.
+			if terms += countWords(k.Str) + countWords(k.Value); terms > s.srv.cfg.MaxSearchTerms {
+				return no("LIMIT", fmt.Sprintf("More than %d words in the search strings", s.srv.cfg.MaxSearchTerms))
+			}
 		}
 		for _, sk := range k.Sub {
 			if err := walk(sk); err != nil {
@@ -269,6 +275,26 @@ func (s *session) checkSearchLimits(k *proto.SearchKey) error {
 		return nil
 	}
 	return walk(k)
+}
+
+// countWords counts the runs of letters and digits in v (each Han or kana
+// character counts apart, as the index's analysis splits them).
+func countWords(v string) int {
+	n, in := 0, false
+	for _, r := range v {
+		switch {
+		case unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana):
+			n, in = n+1, false
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if !in {
+				n++
+			}
+			in = true
+		default:
+			in = false
+		}
+	}
+	return n
 }
 
 // needsRecord reports whether evaluating k needs the messages' stored

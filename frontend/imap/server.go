@@ -37,6 +37,7 @@ type Config struct {
 	AuthFailureDelay      time.Duration // delay after each failed login (default 1 s, doubled each time)
 	MaxSearchKeyLen       int           // bytes of one SEARCH text key's value (default 1 KiB)
 	MaxSearchTextKeys     int           // text keys (BODY, TEXT, FROM…) in one SEARCH (default 64)
+	MaxSearchTerms        int           // words in all text keys of one SEARCH (default 256)
 }
 
 func (c *Config) defaults() {
@@ -54,6 +55,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxSearchTextKeys <= 0 {
 		c.MaxSearchTextKeys = 64
+	}
+	if c.MaxSearchTerms <= 0 {
+		c.MaxSearchTerms = 256
 	}
 	if c.MaxLineLength <= 0 {
 		c.MaxLineLength = 64 << 10

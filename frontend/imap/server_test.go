@@ -431,6 +431,14 @@ func TestSearchProtocolEdges(t *testing.T) {
 	if got := last(cmd("l", "SEARCH TEXT ~{2+}\r\nab")); !strings.HasPrefix(got, "l BAD") {
 		t.Errorf("literal8 search string: %q", got)
 	}
+	// Words across all text keys are bounded (max_search_terms, 256).
+	phrase := strings.TrimSpace(strings.Repeat("hello ", 85))
+	if got := last(cmd("p1", `SEARCH NOT TEXT "`+phrase+`" NOT TEXT "`+phrase+`"`)); !strings.HasPrefix(got, "p1 OK") {
+		t.Errorf("170 words: %q", got)
+	}
+	if got := last(cmd("p2", `SEARCH NOT TEXT "`+phrase+`" NOT TEXT "`+phrase+`" BODY "`+phrase+`" FROM 日本語`)); !strings.HasPrefix(got, "p2 NO [LIMIT]") {
+		t.Errorf("258 words: %q", got)
+	}
 	// A sequence set of 32,000 ranges is one binary search per message.
 	if got := untagged(cmd("n", "SEARCH RETURN (COUNT) "+strings.Repeat("1,", 32000)+"3:*")); got != `* ESEARCH (TAG "n") COUNT 3` {
 		t.Errorf("long sequence set: %q", got)

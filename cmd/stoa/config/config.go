@@ -130,6 +130,7 @@ type IMAP struct {
 	AuthFailureDelay      Duration `toml:"auth_failure_delay" help:"delay after a failed login, doubled each time (default 1s)"`
 	MaxSearchKeyLen       int      `toml:"max_search_key_length" help:"bytes of one SEARCH text key (BODY, TEXT…); longer: NO [LIMIT]"`
 	MaxSearchTextKeys     int      `toml:"max_search_text_keys" help:"text keys in one SEARCH; more: NO [LIMIT]"`
+	MaxSearchTerms        int      `toml:"max_search_terms" help:"words in all text keys of one SEARCH; more: NO [LIMIT]"`
 }
 
 // HTTP configures JMAP, DAV and the admin endpoints.
@@ -171,7 +172,7 @@ func Default() Config {
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLiteralBeforeLogin: 64 << 10, MaxLineLength: 64 << 10,
 			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, PollInterval: Duration{2 * time.Second},
 			MaxAuthFailures: 3, AuthFailureDelay: Duration{time.Second}, IdleKeepAlive: Duration{2 * time.Minute},
-			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64},
+			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64, MaxSearchTerms: 256},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Index: Index{Backend: "bleve", OpenSearchURL: []string{"http://127.0.0.1:9200"}, IndexPrefix: "stoa", BatchSize: 500,
 			FlushInterval: Duration{25 * time.Millisecond}, PollInterval: Duration{250 * time.Millisecond}, SweepInterval: Duration{10 * time.Minute}, FeedOverlap: Duration{30 * time.Second},
