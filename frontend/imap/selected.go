@@ -599,6 +599,9 @@ func cmdIdle(s *session, c *proto.Command) error {
 		line, err := s.rd.ReadLine(nil)
 		if err == nil && !strings.EqualFold(strings.TrimSpace(string(line)), "DONE") {
 			err = errBadDone
+			if endsInLiteral(line) {
+				err = errBadDoneLiteral
+			}
 		}
 		done <- err
 	}()
@@ -612,6 +615,13 @@ func cmdIdle(s *session, c *proto.Command) error {
 		case err = <-done:
 			if err == errBadDone || err == proto.ErrLineTooLong {
 				return bad("Expected DONE")
+			}
+			if err == errBadDoneLiteral {
+				// A command with a literal instead of DONE: its bytes
+				// would be read as commands. End the session instead.
+				s.w.WriteString("* BYE Expected DONE, got a command with a literal\r\n")
+				s.flush()
+				return errLogout
 			}
 			if err != nil {
 				return err
@@ -633,7 +643,25 @@ func cmdIdle(s *session, c *proto.Command) error {
 	}
 }
 
-var errBadDone = errors.New("expected DONE")
+var (
+	errBadDone        = errors.New("expected DONE")
+	errBadDoneLiteral = errors.New("expected DONE, got a literal")
+)
+
+// endsInLiteral reports a line announcing a literal: "{n}", "{n+}" or
+// "~{n}" at its end (RFC 9051 §4.3, RFC 7888).
+func endsInLiteral(line []byte) bool {
+	l := strings.TrimRight(string(line), "\r\n")
+	if !strings.HasSuffix(l, "}") {
+		return false
+	}
+	i := strings.LastIndexByte(l, '{')
+	if i < 0 {
+		return false
+	}
+	n := strings.TrimSuffix(l[i+1:len(l)-1], "+")
+	return n != "" && strings.Trim(n, "0123456789") == ""
+}
 
 func (s *session) idleUpdate() error {
 	if s.sel == nil {

@@ -444,3 +444,41 @@ func TestSearchProtocolEdges(t *testing.T) {
 		t.Errorf("long sequence set: %q", got)
 	}
 }
+
+// A command with a literal sent during IDLE instead of DONE ends the
+// session: its literal's bytes must not run as commands.
+func TestIdleLiteralInsteadOfDone(t *testing.T) {
+	_, addr := testListener(t, nil, "one")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.Write([]byte("a LOGIN u@example.test pw\r\nb SELECT INBOX\r\nc IDLE\r\n"))
+	var got []string
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("before IDLE: %v %q", err, got)
+		}
+		got = append(got, l)
+		if strings.HasPrefix(l, "+") {
+			break
+		}
+	}
+	c.Write([]byte("u2 UID SEARCH TEXT {10+}\r\nn1 NOOP\r\n\r\n"))
+	got = nil
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			break // closed
+		}
+		got = append(got, l)
+	}
+	all := strings.Join(got, "")
+	if !strings.Contains(all, "* BYE") || strings.Contains(all, "n1 ") {
+		t.Fatalf("after a literal in IDLE: %q", all)
+	}
+}
