@@ -53,9 +53,20 @@ func contains(hay, lowNeedle string) bool {
 	return strings.Contains(strings.ToLower(hay), lowNeedle)
 }
 
+// headerContains matches the decoded value (RFC 2047 encoded words; RFC
+// 9051 §6.4.4 searches decoded strings).
 func (m *msg) headerContains(name, low string) bool {
 	for _, h := range m.getMeta().Headers {
-		if strings.EqualFold(h.Name, name) && (low == "" || contains(h.Value, low)) {
+		if strings.EqualFold(h.Name, name) && (low == "" || contains(mailmeta.DecodeWords(h.Value), low)) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyContains(vs []string, low string) bool {
+	for _, v := range vs {
+		if contains(v, low) {
 			return true
 		}
 	}
@@ -102,15 +113,15 @@ func (m *msg) textMatch(k *proto.SearchKey) bool {
 		return m.headerContains(k.Str, strings.ToLower(k.Value))
 	case "BODY":
 		t := m.getText()
-		return contains(t.Plain, low) || contains(t.HTML, low)
+		return contains(t.Plain, low) || contains(t.HTML, low) || anyContains(t.AttachmentNames, low)
 	case "TEXT":
 		for _, h := range meta.Headers {
-			if contains(h.Value, low) || contains(h.Name, low) {
+			if contains(mailmeta.DecodeWords(h.Value), low) || contains(h.Name, low) {
 				return true
 			}
 		}
 		t := m.getText()
-		return contains(meta.Subject, low) || contains(t.Plain, low) || contains(t.HTML, low)
+		return contains(meta.Subject, low) || contains(t.Plain, low) || contains(t.HTML, low) || anyContains(t.AttachmentNames, low)
 	}
 	return false
 }

@@ -482,3 +482,30 @@ func TestIdleLiteralInsteadOfDone(t *testing.T) {
 		t.Fatalf("after a literal in IDLE: %q", all)
 	}
 }
+
+// Without an index the scan matches decoded header values (RFC 2047) and
+// attachment names, as the index does.
+func TestScanDecodesHeadersAndAttachmentNames(t *testing.T) {
+	_, cmd := testServer(t, nil)
+	msg := "From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <j@example.de>\r\n" +
+		"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"final-report.pdf\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0K\r\n--b--\r\n"
+	cmd("ap", fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	cmd("nop", "NOOP")
+	for q, want := range map[string]string{
+		"HEADER Subject Köln":        "* SEARCH 1",
+		"TEXT Jürgen":                "* SEARCH 1",
+		`HEADER Subject "=?utf-8?q"`: "* SEARCH",
+		"BODY final-report.pdf":      "* SEARCH 1",
+		"TEXT final-report":          "* SEARCH 1",
+		"FROM müller":                "* SEARCH 1",
+	} {
+		got := cmd("s", "SEARCH CHARSET UTF-8 "+q)
+		if got[0] != want {
+			t.Errorf("SEARCH %s: %q, want %q", q, got[0], want)
+		}
+	}
+}

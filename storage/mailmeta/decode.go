@@ -54,6 +54,10 @@ var wordDecoder = &mime.WordDecoder{
 	},
 }
 
+// DecodeWords decodes the RFC 2047 encoded words of an unstructured header
+// value (RFC 2047 §6.2) and returns valid UTF-8.
+func DecodeWords(s string) string { return decodeWords(s) }
+
 // decodeWords decodes RFC 2047 encoded words in an unstructured value
 // (RFC 2047 §6.2) and returns valid UTF-8.
 func decodeWords(s string) string {
