@@ -35,6 +35,7 @@ func startIMAP(ctx context.Context, a *App) error {
 		MaxConns:              c.MaxConns,
 		MaxConnsPerIP:         c.MaxConnsPerIP,
 		IdleTimeout:           c.IdleTimeout.Duration,
+		CommandTimeout:        c.CommandTimeout.Duration,
 		PollInterval:          poll,
 		KeepAlive:             c.IdleKeepAlive.Duration,
 		MaxAuthFailures:       c.MaxAuthFailures,

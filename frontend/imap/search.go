@@ -369,6 +369,9 @@ func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) e
 		e := &storage.Email{}
 		m := &msg{s: s, e: e}
 		for i, u := range sel.uids {
+			if i%4096 == 0 && s.ctx.Err() != nil { // imap.command_timeout
+				return s.ctx.Err()
+			}
 			if _, gone := sel.pendingExp[u]; gone {
 				continue // expunged, not yet announced: no record (like the scan)
 			}
@@ -395,6 +398,9 @@ func (s *session) searchEach(k *proto.SearchKey, uidOnly bool, fn func(m *msg) e
 			}
 			if k0 >= len(sel.uids) || sel.uids[k0] != e.UID {
 				continue
+			}
+			if err := s.ctx.Err(); err != nil { // imap.command_timeout
+				return err
 			}
 			m := &msg{s: s, e: e, seq: uint32(k0 + 1)}
 			ok := c.match(k, m)

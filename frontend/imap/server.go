@@ -31,6 +31,7 @@ type Config struct {
 	MaxConns              int           // connections in total (default 20,000)
 	MaxConnsPerIP         int           // connections per client IP (default 200)
 	IdleTimeout           time.Duration // inactivity before the connection is closed (default 30 min, RFC 9051 §5.4)
+	CommandTimeout        time.Duration // longest a command (but IDLE) may work, e.g. a SEARCH scan; then NO [LIMIT] (default 10 min)
 	PollInterval          time.Duration // polling for changes made by other nodes (default 2 s)
 	KeepAlive             time.Duration // "* OK" during IDLE (default 2 min)
 	MaxAuthFailures       int           // failed logins before disconnect (default 3)
@@ -55,6 +56,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxSearchTextKeys <= 0 {
 		c.MaxSearchTextKeys = 64
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 10 * time.Minute
 	}
 	if c.MaxSearchTerms <= 0 {
 		c.MaxSearchTerms = 256

@@ -67,6 +67,12 @@ func testServerConns(t *testing.T, s Searcher, bodies ...string) (*Server, func(
 // message per body in INBOX) and returns its address.
 func testListener(t *testing.T, s Searcher, bodies ...string) (*Server, string) {
 	t.Helper()
+	return testListenerConfig(t, Config{AllowInsecureAuth: true}, s, bodies...)
+}
+
+// testListenerConfig is testListener with a configuration.
+func testListenerConfig(t *testing.T, cfg Config, s Searcher, bodies ...string) (*Server, string) {
+	t.Helper()
 	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,7 @@ func testListener(t *testing.T, s Searcher, bodies ...string) (*Server, string) 
 			t.Fatal(err)
 		}
 	}
-	srv := New(st, nil, Config{AllowInsecureAuth: true}, nil, prometheus.NewRegistry())
+	srv := New(st, nil, cfg, nil, prometheus.NewRegistry())
 	srv.Searcher = s
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -507,5 +513,48 @@ func TestScanDecodesHeadersAndAttachmentNames(t *testing.T) {
 		if got[0] != want {
 			t.Errorf("SEARCH %s: %q, want %q", q, got[0], want)
 		}
+	}
+}
+
+// blockingSearcher answers when the command's context ends.
+type blockingSearcher struct{}
+
+func (blockingSearcher) Search(ctx context.Context, account string, mailbox uint32, q TextQuery) ([]uint32, bool, error) {
+	<-ctx.Done()
+	return nil, false, ctx.Err()
+}
+
+// A command that works longer than command_timeout ends with NO [LIMIT],
+// and the session goes on.
+func TestCommandTimeout(t *testing.T) {
+	_, addr := testListenerConfig(t, Config{AllowInsecureAuth: true, CommandTimeout: 300 * time.Millisecond}, blockingSearcher{}, "one", "two")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	tagged := func(tag string) string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", tag, err)
+			}
+			if strings.HasPrefix(l, tag+" ") {
+				return l
+			}
+		}
+	}
+	c.Write([]byte("a LOGIN u@example.test pw\r\nb SELECT INBOX\r\n"))
+	tagged("b")
+	c.Write([]byte("s SEARCH BODY one\r\n"))
+	if l := tagged("s"); !strings.HasPrefix(l, "s NO [LIMIT]") {
+		t.Fatalf("slow search: %q", l)
+	}
+	c.Write([]byte("n NOOP\r\n"))
+	if l := tagged("n"); !strings.HasPrefix(l, "n OK") {
+		t.Fatalf("after the timeout: %q", l)
 	}
 }

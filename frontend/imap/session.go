@@ -264,7 +264,20 @@ func (s *session) handle(raw []byte) error {
 				break
 			}
 		}
-		err = h.fn(s, c)
+		if c.Name != "IDLE" {
+			// Bounds the work of one command (a scan of a huge mailbox);
+			// the client may have gone, nothing else would stop it.
+			ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.CommandTimeout)
+			s.ctx = ctx
+			err = h.fn(s, c)
+			s.ctx = context.Background()
+			cancel()
+		} else {
+			err = h.fn(s, c)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = no("LIMIT", "The command took longer than "+s.srv.cfg.CommandTimeout.String())
+		}
 		if err == nil && s.state == stateSelected {
 			err = s.sync(allowExp)
 		}
