@@ -106,4 +106,10 @@ func TestAdminCommandsRefuseBadInput(t *testing.T) {
 	if out, err := s.Stoa("repair", "--account", "alice@example.test", "--fix=false"); err != nil || !strings.Contains(out, "1 account checked, 0 problems found") {
 		t.Errorf("repair of one account: %v %q", err, out)
 	}
+	if out, err := s.Stoa("domain", "catch-all", "example.test", "alice@example.test"); err != nil || !strings.Contains(out, "goes to alice@example.test") {
+		t.Errorf("domain catch-all: %v %q", err, out)
+	}
+	if out, err := s.Stoa("domain", "list"); err != nil || !strings.Contains(out, "example.test\tcatch-all → alice@example.test") {
+		t.Errorf("domain list: %v %q", err, out)
+	}
 }

@@ -163,7 +163,15 @@ func domain(ctx context.Context, cfg config.Config, args []string) error {
 	case "list":
 		ds, err := s.Engine().ListDomains(ctx)
 		for _, d := range ds {
-			fmt.Fprintln(out(ctx), d.Name)
+			if d.CatchAll == "" {
+				fmt.Fprintln(out(ctx), d.Name)
+				continue
+			}
+			to := d.CatchAll
+			if a, err := s.Account(ctx, d.CatchAll); err == nil {
+				to = a.Login
+			}
+			fmt.Fprintf(out(ctx), "%s\tcatch-all → %s\n", d.Name, to)
 		}
 		return err
 	case "catch-all":
