@@ -324,10 +324,14 @@ func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOption
 	current := map[string]bool{}
 	done := 0
 	start := time.Now()
+	size := ix.batchSize()
+	if o.Rate > 0 && o.Rate < float64(size) {
+		size = max(1, int(o.Rate)) // about one batch a second: a steady rate and progress
+	}
 	for _, m := range boxes {
 		from := uint32(1)
 		for {
-			page, err := ix.Store.Emails(ctx, account, m.ID, from, ^uint32(0), ix.batchSize())
+			page, err := ix.Store.Emails(ctx, account, m.ID, from, ^uint32(0), size)
 			if err != nil {
 				return err
 			}
@@ -356,7 +360,7 @@ func (ix *Indexer) rebuild(ctx context.Context, account string, o *RebuildOption
 					}
 				}
 			}
-			if len(page) < ix.batchSize() {
+			if len(page) < size {
 				break
 			}
 			from = page[len(page)-1].UID + 1

@@ -155,3 +155,44 @@ func TestLateNoteWithinOverlap(t *testing.T) {
 	}
 	s.indexed("latecomer", r.UID)
 }
+
+// A rebuild with a low --rate works in batches of about one second's worth,
+// so progress (and the load) is steady instead of one burst then a pause.
+func TestRebuildRateBatches(t *testing.T) {
+	dir := t.TempDir()
+	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(e, storage.Config{PasswordCost: cost})
+	defer st.Close()
+	x, err := bleve.Open(filepath.Join(dir, "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	ctx := context.Background()
+	a, _ := st.AddAccount(ctx, "rate@example.test", "", storage.AccountOptions{})
+	mb, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+	for i := 0; i < 23; i++ {
+		if _, err := st.Append(ctx, a.ID, mb.ID, []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var steps []int
+	step := func(done, total int) { // distinct advances (empty mailboxes report none)
+		if done > 0 && (len(steps) == 0 || steps[len(steps)-1] != done) {
+			steps = append(steps, done)
+		}
+	}
+	ix := &indexer.Indexer{Store: st, Backend: x}
+	err = ix.Rebuild(ctx, a.ID, &indexer.RebuildOptions{Rate: 1000, Progress: step})
+	if err != nil || len(steps) != 1 || steps[0] != 23 {
+		t.Fatalf("unthrottled: %v %v", err, steps)
+	}
+	steps = nil
+	err = ix.Rebuild(ctx, a.ID, &indexer.RebuildOptions{Rate: 10, Progress: step})
+	if err != nil || fmt.Sprint(steps) != "[10 20 23]" {
+		t.Fatalf("rate 10: %v %v", err, steps)
+	}
+}
