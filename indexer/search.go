@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/stoa-mail/stoa/storage"
+	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
 // Searcher answers searches from a Backend plus the changes it has not
@@ -45,15 +47,47 @@ type cached struct {
 const (
 	matcherCacheBytes = 64 << 20
 	matcherCacheTTL   = time.Minute
-	// maxPendingBytes bounds the raw size of the unindexed messages one
-	// Search reads and analyses; their analysed text fits the cache.
-	maxPendingBytes = 16 << 20
+	// maxPendingText bounds the text (text/* parts) of the unindexed
+	// messages one Search analyses: analysed, about 7 times as much, it
+	// fits the cache.
+	maxPendingText = 8 << 20
 )
+
+// textSize is the size of the text/* parts under p (attachments of other
+// types are not analysed), at most what is indexed of a message.
+func textSize(p *mailmeta.Part) int64 {
+	var n int64
+	var walk func(p *mailmeta.Part)
+	walk = func(p *mailmeta.Part) {
+		if p == nil {
+			return
+		}
+		if strings.EqualFold(p.Type, "text") {
+			n += p.Size
+		}
+		for _, c := range p.Children {
+			walk(c)
+		}
+		walk(p.Message)
+	}
+	walk(p)
+	return min(n, 2*TextLimit)
+}
 
 func (c *matcherCache) get(blob string) *Matcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.expire(time.Now())
 	return c.m[blob]
+}
+
+// expire drops the entries older than matcherCacheTTL.
+func (c *matcherCache) expire(now time.Time) {
+	for len(c.order) > 0 && now.Sub(c.order[0].at) > matcherCacheTTL {
+		delete(c.m, c.order[0].blob)
+		c.bytes -= c.order[0].size
+		c.order = c.order[1:]
+	}
 }
 
 func (c *matcherCache) put(blob string, m *Matcher) {
@@ -64,11 +98,7 @@ func (c *matcherCache) put(blob string, m *Matcher) {
 	if c.m == nil {
 		c.m = map[string]*Matcher{}
 	}
-	for len(c.order) > 0 && now.Sub(c.order[0].at) > matcherCacheTTL {
-		delete(c.m, c.order[0].blob)
-		c.bytes -= c.order[0].size
-		c.order = c.order[1:]
-	}
+	c.expire(now)
 	if _, ok := c.m[blob]; ok || c.bytes+n > matcherCacheBytes {
 		return
 	}
@@ -171,11 +201,15 @@ func (s *Searcher) Search(ctx context.Context, account string, mailbox uint32, q
 			continue
 		}
 		if s.pending.get(es[0].BlobID) == nil {
-			size += es[0].Size
+			meta, err := s.Store.Meta(ctx, es[0].BlobID)
+			if err != nil {
+				return nil, err
+			}
+			size += textSize(meta.Body)
 		}
 		pending = append(pending, es[0])
 	}
-	if size > maxPendingBytes {
+	if size > maxPendingText {
 		// More text to analyse here than the cache keeps: each text key
 		// would analyse it again. The caller's scan analyses each
 		// message once for all keys.

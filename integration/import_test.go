@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stoa import adds only what is not there yet: after the source gained and
@@ -111,5 +115,49 @@ func TestAdminCommandsRefuseBadInput(t *testing.T) {
 	}
 	if out, err := s.Stoa("domain", "list"); err != nil || !strings.Contains(out, "example.test\tcatch-all → alice@example.test") {
 		t.Errorf("domain list: %v %q", err, out)
+	}
+}
+
+// Ctrl-C on a command the server runs for the CLI stops it there too.
+func TestForwardedImportInterrupted(t *testing.T) {
+	s := imapServer(t, true)
+	var b strings.Builder
+	const n = 30000
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "From x@example.org Mon Jan  2 15:04:05 2026\nFrom: x@example.org\nSubject: bulk %d\n\nbody %d\n\n", i, i)
+	}
+	p := filepath.Join(t.TempDir(), "big.mbox")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(s.Bin, "--config", s.Config, "import", "--account", "alice@example.test", p)
+	cmd.Env = s.Env
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(stderr)
+	if _, err := br.ReadString('/'); err != nil { // the first progress line ("… msg/s")
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { io.Copy(io.Discard, br); done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("interrupted import exited 0")
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the CLI ignored the interrupt")
+	}
+	r := login(t, s, "alice@example.test", "alicepw")
+	time.Sleep(500 * time.Millisecond) // let the server's workers stop
+	first := r.ok("S1", "STATUS INBOX (MESSAGES)")
+	time.Sleep(time.Second)
+	second := r.ok("S2", "STATUS INBOX (MESSAGES)")
+	if fmt.Sprint(first) != fmt.Sprint(second) || has(first, fmt.Sprintf("(MESSAGES %d)", n)) {
+		t.Fatalf("the server went on importing: %v then %v", first, second)
 	}
 }

@@ -29,6 +29,15 @@ func TestCLIRefusesUnknownKeysAndArguments(t *testing.T) {
 			t.Errorf("stoa %s: exit 0, output %q", strings.Join(args, " "), out)
 		}
 	}
+	// Values and arguments after -- are the command's, dots or not.
+	for _, args := range [][]string{
+		{"account", "list", "--", "--imap.lsiten"},
+		{"config", "--", "-x"},
+	} {
+		if _, out := runCLI(t, args...); strings.Contains(out, "unknown configuration key") {
+			t.Errorf("stoa %s: %q", strings.Join(args, " "), out)
+		}
+	}
 	if rc, out := runCLI(t, "serve", "--help"); rc != 0 || strings.Contains(out, "is running") {
 		t.Errorf("serve --help: rc %d, %q", rc, out)
 	}

@@ -161,6 +161,9 @@ func serveControl(a *App) error {
 		msg := ""
 		if err := cmd.run(ctx, a.Cfg, req.Args); err != nil {
 			msg = err.Error()
+			if len(msg) > 64<<10 {
+				msg = msg[:64<<10] + "…"
+			}
 		}
 		_ = frameWriter{mu, w, frameExit}.frame([]byte(msg))
 	})
@@ -181,7 +184,7 @@ var errNoServer = errors.New("no running server")
 
 // runRemote forwards a command to a running server, if one answers, and
 // copies its output to stdout and stderr as it comes.
-func runRemote(cfg config.Config, name string, args []string, stdout, stderr io.Writer) error {
+func runRemote(ctx context.Context, cfg config.Config, name string, args []string, stdout, stderr io.Writer) error {
 	path := socketPath(cfg)
 	if _, err := os.Stat(path); err != nil {
 		return errNoServer
@@ -195,7 +198,15 @@ func runRemote(cfg config.Config, name string, args []string, stdout, stderr io.
 		}}}
 	dir, _ := os.Getwd()
 	body, _ := json.Marshal(remoteReq{Command: name, Args: args, Dir: dir})
-	resp, err := c.Post("http://stoa/run", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://stoa/run", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
 		return errNoServer
 	}
@@ -208,6 +219,9 @@ func runRemote(cfg config.Config, name string, args []string, stdout, stderr io.
 	for {
 		var h [5]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted; the server stops the command: %w", ctx.Err())
+			}
 			return fmt.Errorf("the server stopped answering before the command finished: %w", err)
 		}
 		n := binary.BigEndian.Uint32(h[1:])

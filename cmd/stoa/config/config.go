@@ -385,9 +385,17 @@ func (fl *FlagSet) Extract(args []string) ([]string, error) {
 	for _, f := range fields(&d) {
 		keys[f.key] = true
 	}
+	sections := map[string]bool{}
+	for k := range keys {
+		sec, _, _ := strings.Cut(k, ".")
+		sections[sec] = true
+	}
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" { // the rest is the command's, unread
+			return append(rest, args[i:]...), nil
+		}
 		name := strings.TrimLeft(a, "-")
 		if !strings.HasPrefix(a, "-") || name == "" {
 			rest = append(rest, a)
@@ -395,7 +403,10 @@ func (fl *FlagSet) Extract(args []string) ([]string, error) {
 		}
 		name, val, hasVal := strings.Cut(name, "=")
 		if !keys[name] && name != "config" {
-			if strings.Contains(name, ".") { // no command flag has a dot: a mistyped key
+			// A section.key of a known section that names no key is a
+			// mistyped key (no command flag has a dot); anything else
+			// (a value such as a password) is the command's.
+			if sec, key, ok := strings.Cut(name, "."); ok && sections[sec] && key != "" && strings.Trim(key, "abcdefghijklmnopqrstuvwxyz_") == "" {
 				return nil, fmt.Errorf("unknown configuration key --%s ('stoa help config' lists them)", name)
 			}
 			rest = append(rest, a)

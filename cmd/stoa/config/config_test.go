@@ -76,3 +76,23 @@ func TestDefaultsNeedNoFile(t *testing.T) {
 		t.Fatal("no example")
 	}
 }
+
+// Extract refuses a mistyped section.key but leaves the command's values
+// alone, dotted or not, and everything after --.
+func TestExtractMistypedKeys(t *testing.T) {
+	fl := Flags(flag.NewFlagSet("t", flag.ContinueOnError))
+	if _, err := fl.Extract([]string{"--imap.lsiten", "x"}); err == nil {
+		t.Error("--imap.lsiten accepted")
+	}
+	for _, args := range [][]string{
+		{"--password", "-s3cr.et"},
+		{"--password", "--s3cr.et"},
+		{"--", "--imap.lsiten"},
+		{"--account", "a@b.c", "file.mbox"},
+	} {
+		rest, err := fl.Extract(args)
+		if err != nil || len(rest) != len(args) {
+			t.Errorf("Extract(%q) = %q, %v", args, rest, err)
+		}
+	}
+}
