@@ -110,6 +110,13 @@ func TestAdminCommandsRefuseBadInput(t *testing.T) {
 	if out, err := s.Stoa("repair", "--account", "alice@example.test", "--fix=false"); err != nil || !strings.Contains(out, "1 account checked, 0 problems found") {
 		t.Errorf("repair of one account: %v %q", err, out)
 	}
+	// STOA_PASSWORD is the caller's, also when the server runs the command.
+	add := exec.Command(s.Bin, "--config", s.Config, "account", "add", "carol@example.test")
+	add.Env = append(append([]string{}, s.Env...), "STOA_PASSWORD=carol-pw")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("account add with STOA_PASSWORD: %v %s", err, out)
+	}
+	login(t, s, "carol@example.test", "carol-pw").ok("L", "NOOP")
 	if out, err := s.Stoa("domain", "catch-all", "example.test", "alice@example.test"); err != nil || !strings.Contains(out, "goes to alice@example.test") {
 		t.Errorf("domain catch-all: %v %q", err, out)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -53,7 +52,7 @@ func account(ctx context.Context, cfg config.Config, args []string) error {
 	}
 	defer done()
 	if *pw == "" {
-		*pw = os.Getenv("STOA_PASSWORD")
+		*pw = getenv(ctx, "STOA_PASSWORD")
 	}
 	need := func(n int, u string) error {
 		if len(pos) < n {

@@ -33,6 +33,7 @@ const (
 	errKey
 	storeKey
 	dirKey
+	envKey
 )
 
 // out is where a command writes its results (the caller's stdout, also
@@ -83,6 +84,20 @@ type remoteReq struct {
 	Command string   `json:"command"`
 	Args    []string `json:"args"`
 	Dir     string   `json:"dir"` // the caller's working directory, for relative paths
+	// Env holds the caller's values of the variables commands read
+	// (callerEnv), not the server's.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// callerEnv are the environment variables a command reads from its caller.
+var callerEnv = []string{"STOA_PASSWORD"}
+
+// getenv reads a variable of the command's caller (forwarded or local).
+func getenv(ctx context.Context, name string) string {
+	if env, ok := ctx.Value(envKey).(map[string]string); ok {
+		return env[name]
+	}
+	return os.Getenv(name)
 }
 
 // The answer to /run is a stream of frames, written as the command runs:
@@ -158,6 +173,7 @@ func serveControl(a *App) error {
 		ctx = context.WithValue(ctx, errKey, frameWriter{mu, w, frameErr})
 		ctx = context.WithValue(ctx, storeKey, a.Store)
 		ctx = context.WithValue(ctx, dirKey, req.Dir)
+		ctx = context.WithValue(ctx, envKey, req.Env)
 		msg := ""
 		if err := cmd.run(ctx, a.Cfg, req.Args); err != nil {
 			msg = err.Error()
@@ -197,7 +213,13 @@ func runRemote(ctx context.Context, cfg config.Config, name string, args []strin
 			return d.DialContext(ctx, "unix", path)
 		}}}
 	dir, _ := os.Getwd()
-	body, _ := json.Marshal(remoteReq{Command: name, Args: args, Dir: dir})
+	env := map[string]string{}
+	for _, k := range callerEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	body, _ := json.Marshal(remoteReq{Command: name, Args: args, Dir: dir, Env: env})
 	req, err := http.NewRequestWithContext(ctx, "POST", "http://stoa/run", bytes.NewReader(body))
 	if err != nil {
 		return err
