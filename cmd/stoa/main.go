@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	setupLogging(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() { <-ctx.Done(); stop() }() // a second interrupt kills at once
+	go func(sig context.Context) { <-sig.Done(); stop() }(ctx) // a second interrupt kills at once
 	// With the embedded engine only one process may open the data: forward
 	// administration commands to a running server when there is one.
 	if remotable[cmd.name] && cfg.Storage.Engine == "embedded" {
