@@ -343,25 +343,7 @@ func TestSearchLimits(t *testing.T) {
 // After login the full limit applies.
 func TestLiteralLimitBeforeLogin(t *testing.T) {
 	_, addr := testListener(t, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	read := func(prefix string) string {
-		t.Helper()
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("waiting for %q: %v", prefix, err)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		}
-	}
+	c, read := rawConn(t, addr)
 	read("* OK")
 	c.Write([]byte("a LOGIN {100000}\r\n"))
 	if l := read("a "); !strings.HasPrefix(l, "a NO [TOOBIG]") {
@@ -528,25 +510,8 @@ func (blockingSearcher) Search(ctx context.Context, account string, mailbox uint
 // and the session goes on.
 func TestCommandTimeout(t *testing.T) {
 	_, addr := testListenerConfig(t, Config{AllowInsecureAuth: true, CommandTimeout: 300 * time.Millisecond}, blockingSearcher{}, "one", "two")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	tagged := func(tag string) string {
-		t.Helper()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("waiting for %s: %v", tag, err)
-			}
-			if strings.HasPrefix(l, tag+" ") {
-				return l
-			}
-		}
-	}
+	c, read := rawConn(t, addr)
+	tagged := func(tag string) string { t.Helper(); return read(tag + " ") }
 	c.Write([]byte("a LOGIN u@example.test pw\r\nb SELECT INBOX\r\n"))
 	tagged("b")
 	c.Write([]byte("s SEARCH BODY one\r\n"))
@@ -556,5 +521,30 @@ func TestCommandTimeout(t *testing.T) {
 	c.Write([]byte("n NOOP\r\n"))
 	if l := tagged("n"); !strings.HasPrefix(l, "n OK") {
 		t.Fatalf("after the timeout: %q", l)
+	}
+}
+
+// rawConn dials addr; read returns the next line starting with prefix
+// (skipping others), failing the test after 10 s.
+func rawConn(t *testing.T, addr string) (net.Conn, func(prefix string) string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	return c, func(prefix string) string {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
 	}
 }
