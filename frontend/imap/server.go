@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stoa-mail/stoa/frontend/connlimit"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
@@ -128,9 +129,9 @@ type Server struct {
 	Searcher Searcher // optional full-text index
 	m        metrics
 
+	conns *connlimit.Set
+
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	perIP  map[string]int
 	lns    []net.Listener
 	closed bool
 	wg     sync.WaitGroup
@@ -143,7 +144,7 @@ func New(store *storage.Store, tlsCfg *tls.Config, cfg Config, log *slog.Logger,
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, store: store, tls: tlsCfg, log: log.With("role", "imap"),
-		conns: map[net.Conn]struct{}{}, perIP: map[string]int{}}
+		conns: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP)}
 	s.m = metrics{
 		sessions:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "stoa_imap_sessions", Help: "Open IMAP connections."}),
 		sessionsTot: prometheus.NewCounter(prometheus.CounterOpts{Name: "stoa_imap_sessions_total", Help: "IMAP connections accepted."}),
@@ -181,8 +182,7 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 			return err
 		}
 		delay = 0
-		ip := remoteIP(c)
-		if reason := s.admit(c, ip); reason != "" {
+		if reason := s.conns.Admit(c); reason != "" {
 			s.m.refused.WithLabelValues(reason).Inc()
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			c.Write([]byte("* BYE [UNAVAILABLE] Too many connections\r\n"))
@@ -192,7 +192,9 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.release(c, ip)
+			s.m.sessions.Inc()
+			s.m.sessionsTot.Inc()
+			defer func() { s.conns.Release(c); s.m.sessions.Dec() }()
 			conn := c
 			if implicitTLS {
 				conn = tls.Server(c, s.tls)
@@ -202,42 +204,6 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 	}
 }
 
-func remoteIP(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
-}
-
-func (s *Server) admit(c net.Conn, ip string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return "shutdown"
-	case len(s.conns) >= s.cfg.MaxConns:
-		return "total"
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		return "per_ip"
-	}
-	s.conns[c] = struct{}{}
-	s.perIP[ip]++
-	s.m.sessions.Inc()
-	s.m.sessionsTot.Inc()
-	return ""
-}
-
-func (s *Server) release(c net.Conn, ip string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
-	s.m.sessions.Dec()
-}
-
 // Close stops the listeners and closes every connection.
 func (s *Server) Close() error {
 	s.mu.Lock()
@@ -245,10 +211,8 @@ func (s *Server) Close() error {
 	for _, ln := range s.lns {
 		ln.Close()
 	}
-	for c := range s.conns {
-		c.Close() // a BYE here could interleave with a response or TLS record
-	}
 	s.mu.Unlock()
+	s.conns.Close()
 	s.wg.Wait()
 	return nil
 }

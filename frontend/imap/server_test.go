@@ -548,3 +548,27 @@ func rawConn(t *testing.T, addr string) (net.Conn, func(prefix string) string) {
 		}
 	}
 }
+
+// Connections over imap.max_conns or imap.max_conns_per_ip get BYE
+// [UNAVAILABLE] (RFC 9051 §7.1.5) and the place is freed at logout.
+func TestConnLimits(t *testing.T) {
+	for _, cfg := range []Config{{AllowInsecureAuth: true, MaxConnsPerIP: 1}, {AllowInsecureAuth: true, MaxConns: 1}} {
+		srv, addr := testListenerConfig(t, cfg, nil)
+		c, read := rawConn(t, addr)
+		read("* OK")
+		_, read2 := rawConn(t, addr)
+		if l := read2("* "); !strings.HasPrefix(l, "* BYE [UNAVAILABLE]") {
+			t.Fatalf("%+v: second connection: %q", cfg, l)
+		}
+		c.Write([]byte("a LOGOUT\r\n"))
+		read("a OK")
+		deadline := time.Now().Add(10 * time.Second)
+		for srv.conns.Len() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_, read3 := rawConn(t, addr)
+		if l := read3("* "); !strings.HasPrefix(l, "* OK") {
+			t.Fatalf("%+v: after logout: %q", cfg, l)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stoa-mail/stoa/frontend/connlimit"
 	"github.com/stoa-mail/stoa/frontend/imap/proto"
 	"github.com/stoa-mail/stoa/storage"
 )
@@ -91,7 +92,7 @@ func (s *session) serve() {
 		if r := recover(); r != nil {
 			s.srv.log.Error("imap session panic", "panic", r)
 		}
-		s.srv.log.Debug("imap session closed", "remote", remoteIP(s.conn), "account", s.acct.ID,
+		s.srv.log.Debug("imap session closed", "remote", connlimit.RemoteIP(s.conn).String(), "account", s.acct.ID,
 			"tls", s.tls, "duration", time.Since(start).Round(time.Millisecond))
 		if s.unwatch != nil {
 			s.unwatch()
@@ -484,7 +485,7 @@ func (s *session) login(user, pass string) error {
 		}
 		s.fails++
 		s.srv.m.authFail.Inc()
-		s.srv.log.Info("imap login failed", "user", user, "remote", remoteIP(s.conn), "failures", s.fails)
+		s.srv.log.Info("imap login failed", "user", user, "remote", connlimit.RemoteIP(s.conn).String(), "failures", s.fails)
 		time.Sleep(s.srv.cfg.AuthFailureDelay * time.Duration(1<<min(s.fails-1, 5)))
 		if s.fails >= s.srv.cfg.MaxAuthFailures {
 			s.w.WriteString("* BYE Too many failed logins\r\n")

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stoa-mail/stoa/antispam"
+	"github.com/stoa-mail/stoa/frontend/connlimit"
 	"github.com/stoa-mail/stoa/storage"
 )
 
@@ -59,7 +60,8 @@ type Config struct {
 	MaxHeaders           int // top-level header fields
 	MaxMIMEDepth         int
 	MaxMIMEParts         int
-	MaxConnsPerIP        int
+	MaxConns             int // open connections in all (default 10,000)
+	MaxConnsPerIP        int // from one IPv4 address or IPv6 /64 (0: no limit)
 	ReadTimeout          time.Duration
 	WriteTimeout         time.Duration
 	AllowInsecureAuth    bool // development only: AUTH without TLS
@@ -78,6 +80,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 50 << 20
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
 	}
 	if c.MaxRecipients <= 0 {
 		c.MaxRecipients = 100
@@ -137,11 +142,10 @@ type Server struct {
 	checker  antispam.Checker
 	m        *metrics
 	lim      *limiter
+	conns    *connlimit.Set
 
 	mu        sync.Mutex
-	perIP     map[string]int
 	listeners []net.Listener
-	conns     map[net.Conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -153,7 +157,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		return nil, errors.New("smtp: no store")
 	}
 	s := &Server{cfg: cfg, store: o.Store, tls: o.TLS, log: o.Log, resolver: o.Resolver, checker: o.Checker,
-		lim: newLimiter(), perIP: map[string]int{}, conns: map[net.Conn]struct{}{}}
+		lim: newLimiter(), conns: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -206,31 +210,36 @@ func (s *Server) Serve(ln net.Listener, mode Mode, implicitTLS bool) error {
 			return err
 		}
 		delay = 0
-		if !s.track(nc, true) {
-			nc.Close()
+		if reason := s.conns.Admit(nc); reason != "" {
+			s.refuse(nc, mode, implicitTLS, reason)
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.track(nc, false)
+			defer s.conns.Release(nc)
 			s.serveConn(nc, mode, implicitTLS)
 		}()
 	}
 }
 
-func (s *Server) track(nc net.Conn, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if add {
-		if s.closed {
-			return false
-		}
-		s.conns[nc] = struct{}{}
-	} else {
-		delete(s.conns, nc)
+// refuse answers a connection over a limit with 421 (RFC 5321 §3.8) and
+// closes it; on implicit TLS, where no plain text may be sent, it only closes.
+func (s *Server) refuse(nc net.Conn, mode Mode, implicitTLS bool, reason string) {
+	defer nc.Close()
+	if reason == connlimit.Shutdown {
+		return
 	}
-	return true
+	s.m.rejections.WithLabelValues(mode.String(), "conns_"+reason).Inc()
+	if implicitTLS {
+		return
+	}
+	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if reason == connlimit.PerIP {
+		fmt.Fprintf(nc, "421 4.7.0 %s too many connections from your address\r\n", s.cfg.Hostname)
+	} else {
+		fmt.Fprintf(nc, "421 4.3.2 %s too many connections, try again later\r\n", s.cfg.Hostname)
+	}
 }
 
 // Close stops the listeners, closes the sessions and waits for them.
@@ -240,41 +249,10 @@ func (s *Server) Close() error {
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
-	for c := range s.conns {
-		c.Close()
-	}
 	s.mu.Unlock()
+	s.conns.Close()
 	s.wg.Wait()
 	return nil
-}
-
-// ipKey groups IPv6 clients by /64, the usual allocation to one host.
-func ipKey(ip net.IP) string {
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	if ip == nil {
-		return "unknown"
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
-
-func (s *Server) acquireIP(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cfg.MaxConnsPerIP > 0 && s.perIP[key] >= s.cfg.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[key]++
-	return true
-}
-
-func (s *Server) releaseIP(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
-	}
 }
 
 // timeoutConn refreshes the deadline before every read and write, so the
@@ -340,24 +318,11 @@ type conn struct {
 	errs    int
 }
 
-func remoteIP(nc net.Conn) net.IP {
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP
-	}
-	return nil
-}
-
 func (s *Server) serveConn(nc net.Conn, mode Mode, implicitTLS bool) {
 	defer nc.Close()
-	ip := remoteIP(nc)
-	key := ipKey(ip)
+	ip := connlimit.RemoteIP(nc)
+	key := connlimit.Key(ip)
 	tc := &timeoutConn{Conn: nc, rt: s.cfg.ReadTimeout, wt: s.cfg.WriteTimeout}
-	if !s.acquireIP(key) {
-		s.m.rejections.WithLabelValues(mode.String(), "conns_per_ip").Inc()
-		fmt.Fprintf(tc, "421 4.7.0 %s too many connections from your address\r\n", s.cfg.Hostname)
-		return
-	}
-	defer s.releaseIP(key)
 	s.m.sessions.WithLabelValues(mode.String()).Inc()
 	s.m.active.Inc()
 	defer s.m.active.Dec()

@@ -298,20 +298,32 @@ func nest(depth int) string {
 	return b.String()
 }
 
-func TestConnsPerIP(t *testing.T) {
-	e := newEnv(t, Config{MaxConnsPerIP: 1}, Options{})
-	c := e.dial("mx")
-	nc, err := net.Dial("tcp", e.addr["mx"])
-	if err != nil {
-		t.Fatal(err)
+// smtp.max_conns_per_ip and smtp.max_conns (over all listeners) answer 421
+// (RFC 5321 §3.8).
+func TestConnLimits(t *testing.T) {
+	for _, tc := range []struct {
+		cfg    Config
+		second string
+		want   string
+	}{
+		{Config{MaxConnsPerIP: 1}, "mx", "421 4.7.0"},
+		{Config{MaxConns: 1}, "submission", "421 4.3.2"},
+	} {
+		e := newEnv(t, tc.cfg, Options{})
+		c := e.dial("mx")
+		nc, err := net.Dial("tcp", e.addr[tc.second])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 100)
+		n, _ := nc.Read(buf)
+		if !strings.HasPrefix(string(buf[:n]), tc.want) {
+			t.Errorf("%+v: second connection: %q", tc.cfg, buf[:n])
+		}
+		nc.Close()
+		c.cmd("QUIT", "221")
 	}
-	defer nc.Close()
-	buf := make([]byte, 100)
-	n, _ := nc.Read(buf)
-	if !strings.HasPrefix(string(buf[:n]), "421 4.7.0") {
-		t.Errorf("second connection: %q", buf[:n])
-	}
-	c.cmd("QUIT", "221")
 }
 
 func TestStartTLSInjection(t *testing.T) {

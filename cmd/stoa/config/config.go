@@ -97,7 +97,8 @@ type SMTP struct {
 	MaxMessageSize    int64    `toml:"max_message_size"`
 	MaxRecipients     int      `toml:"max_recipients"`
 	MaxLineLength     int      `toml:"max_line_length"`
-	MaxConnsPerIP     int      `toml:"max_conns_per_ip"`
+	MaxConns          int      `toml:"max_conns" help:"open SMTP connections in all (all listeners)"`
+	MaxConnsPerIP     int      `toml:"max_conns_per_ip" help:"open SMTP connections from one IPv4 address or IPv6 /64"`
 	ReadTimeout       Duration `toml:"read_timeout"`
 	WriteTimeout      Duration `toml:"write_timeout"`
 	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: AUTH without TLS"`
@@ -122,7 +123,7 @@ type IMAP struct {
 	MaxLiteralBeforeLogin int64    `toml:"max_literal_before_login" help:"bytes of one literal before authentication (LOGIN, AUTHENTICATE)"`
 	MaxLineLength         int      `toml:"max_line_length"`
 	MaxConns              int      `toml:"max_conns"`
-	MaxConnsPerIP         int      `toml:"max_conns_per_ip"`
+	MaxConnsPerIP         int      `toml:"max_conns_per_ip" help:"open IMAP connections from one IPv4 address or IPv6 /64"`
 	IdleTimeout           Duration `toml:"idle_timeout"`
 	CommandTimeout        Duration `toml:"command_timeout" help:"longest one command (but IDLE) may work, e.g. a SEARCH scan of a huge mailbox; then NO [LIMIT]"`
 	PollInterval          Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
@@ -167,7 +168,7 @@ func Default() Config {
 			Timeout: Duration{5 * time.Second}},
 		SMTP: SMTP{MXListen: "127.0.0.1:2525", SubmissionListen: "127.0.0.1:2587", SubmissionsListen: "127.0.0.1:2465",
 			LMTPListen: "127.0.0.1:2424", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxLineLength: 4096,
-			MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
+			MaxConns: 10000, MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
 			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLiteralBeforeLogin: 64 << 10, MaxLineLength: 64 << 10,
