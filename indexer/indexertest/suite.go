@@ -18,6 +18,7 @@ import (
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
+	"github.com/stoa-mail/stoa/storage/mailmeta/corpus"
 )
 
 // Harness opens a fresh, empty back end; Refresh (optional) makes every
@@ -533,7 +534,7 @@ func has(fields []field, terms []string) bool {
 }
 
 func testCorpus(t *testing.T, h Harness) {
-	msgs := Sample(t, 300, 7)
+	msgs := corpus.Sample(t, 300, 7)
 	e := newEnv(t, h)
 	a, inbox := e.account("corpus@example.org")
 	lim := mailmeta.DefaultLimits()

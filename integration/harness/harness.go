@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stoa-mail/stoa/storage/mailmeta/corpus"
 )
 
 var (
@@ -263,23 +265,11 @@ func (s *Server) Restart(env ...string) {
 	s.start()
 }
 
-// Corpus returns the path of ../shared/corpus beside the repository, or
-// "" if absent (tests skip then, but fail under CI=true).
+// Corpus returns the path of ../shared/corpus (corpus.Dir): tests skip
+// without it, but fail under CI=true.
 func Corpus(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{
-		filepath.Join(RepoRoot(), "..", "shared", "corpus"),
-		"/work/shared/corpus",
-	} {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("shared/corpus not found beside the repository")
-	}
-	t.Skip("shared/corpus not found")
-	return ""
+	return corpus.Dir(t)
 }
 
 // Python returns the python3 path or skips (fails under CI=true).

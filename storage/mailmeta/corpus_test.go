@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stoa-mail/stoa/storage/mailmeta/corpus"
 )
 
 // parseCap is a hard bound: Parse must return within it for any corpus
@@ -13,7 +15,7 @@ import (
 const parseCap = 10 * time.Second
 
 func TestCorpus(t *testing.T) {
-	msgs := loadCorpus(t)
+	msgs := corpus.All(t)
 	if len(msgs) < 2000 {
 		t.Fatalf("corpus has %d messages, expected the torture and real sets (~2460)", len(msgs))
 	}
@@ -30,24 +32,24 @@ func TestCorpus(t *testing.T) {
 	for _, cm := range msgs {
 		done := make(chan *Meta, 1)
 		start := time.Now()
-		go func(raw []byte) { done <- Parse(raw, lim) }(cm.raw)
+		go func(raw []byte) { done <- Parse(raw, lim) }(cm.Raw)
 		var m *Meta
 		select {
 		case m = <-done:
 		case <-time.After(parseCap):
-			t.Fatalf("%s: Parse did not return within %v", cm.name, parseCap)
+			t.Fatalf("%s: Parse did not return within %v", cm.Name, parseCap)
 		}
 		d := time.Since(start)
 		total += d
-		bytes += len(cm.raw)
-		times = append(times, timing{cm.name, d, len(cm.raw)})
-		if s := checkMeta(m, cm.raw, lim); s != "" {
-			t.Errorf("%s: %s", cm.name, s)
+		bytes += len(cm.Raw)
+		times = append(times, timing{cm.Name, d, len(cm.Raw)})
+		if s := checkMeta(m, cm.Raw, lim); s != "" {
+			t.Errorf("%s: %s", cm.Name, s)
 			continue
 		}
 		for _, h := range m.Headers {
 			if strings.EqualFold(h.Name, "message-id") && strings.TrimSpace(h.Value) != "" && m.MessageID == "" {
-				t.Errorf("%s: Message-ID %q but MessageID empty", cm.name, h.Value)
+				t.Errorf("%s: Message-ID %q but MessageID empty", cm.Name, h.Value)
 			}
 		}
 		for _, d := range m.Defects {
@@ -59,9 +61,9 @@ func TestCorpus(t *testing.T) {
 			}
 			defects[d]++
 		}
-		tx := ExtractText(cm.raw, lim, 1<<20)
+		tx := ExtractText(cm.Raw, lim, 1<<20)
 		if !utf8.ValidString(tx.Plain) || !utf8.ValidString(tx.HTML) || len(tx.Plain) > 1<<20 || len(tx.HTML) > 1<<20 {
-			t.Errorf("%s: ExtractText output invalid or over cap", cm.name)
+			t.Errorf("%s: ExtractText output invalid or over cap", cm.Name)
 		}
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].d > times[j].d })

@@ -1,17 +1,10 @@
 package mailmeta
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
-	"testing"
 	"unicode/utf8"
 )
 
@@ -145,92 +138,6 @@ func jsonRoundTrip(m *Meta) string {
 		return "json: round trip differs (invalid UTF-8 or empty non-nil slice?)"
 	}
 	return ""
-}
-
-// findCorpus walks up from the working directory to a directory holding
-// shared/corpus. It skips the test when absent, unless CI=true.
-func findCorpus(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("shared/corpus not found and CI=true")
-	}
-	t.Skip("shared/corpus not found")
-	return ""
-}
-
-type corpusMsg struct {
-	name string
-	raw  []byte
-}
-
-// loadCorpus returns every torture/**/*.eml and every file of
-// real/real-messages.tar.gz, sorted by name.
-func loadCorpus(t testing.TB) []corpusMsg {
-	t.Helper()
-	root := findCorpus(t)
-	var msgs []corpusMsg
-	err := filepath.WalkDir(filepath.Join(root, "torture"), func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".eml") {
-			return nil
-		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		msgs = append(msgs, corpusMsg{name: rel, raw: raw})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(root, "real", "real-messages.tar.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		raw, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, corpusMsg{name: "real/" + h.Name, raw: raw})
-	}
-	sort.Slice(msgs, func(i, j int) bool { return msgs[i].name < msgs[j].name })
-	return msgs
 }
 
 // checkSections numbers every part as IMAP does (RFC 9051 §6.4.5) and

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stoa-mail/stoa/storage/mailmeta/corpus"
 )
 
 // pyView is one line of testdata/pyenvelope.py output.
@@ -82,9 +84,9 @@ func TestPythonCrossCheck(t *testing.T) {
 		}
 		t.Skip("python3 not found")
 	}
-	msgs := loadCorpus(t)
+	msgs := corpus.All(t)
 	dir := t.TempDir()
-	var sample []corpusMsg
+	var sample []corpus.Message
 	var paths []string
 	stride := pyStride
 	if v, err := strconv.Atoi(os.Getenv("MAILMETA_PY_STRIDE")); err == nil && v > 0 {
@@ -92,7 +94,7 @@ func TestPythonCrossCheck(t *testing.T) {
 	}
 	for i := 0; i < len(msgs); i += stride {
 		p := filepath.Join(dir, fmt.Sprintf("%04d.eml", len(sample)))
-		if err := os.WriteFile(p, msgs[i].raw, 0o600); err != nil {
+		if err := os.WriteFile(p, msgs[i].Raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		sample = append(sample, msgs[i])
@@ -125,10 +127,10 @@ func TestPythonCrossCheck(t *testing.T) {
 	for i, cm := range sample {
 		v := views[i]
 		if v.Error != "" {
-			t.Errorf("%s: python failed: %s", cm.name, v.Error)
+			t.Errorf("%s: python failed: %s", cm.Name, v.Error)
 			continue
 		}
-		m := Parse(cm.raw, DefaultLimits())
+		m := Parse(cm.Raw, DefaultLimits())
 
 		// Type trees.
 		gt := goTree(m.Body, "", nil)
@@ -139,16 +141,16 @@ func TestPythonCrossCheck(t *testing.T) {
 			exceptions["degradedMultipart"]++
 		case typeTrailingJunk(gt, v.Tree):
 			exceptions["typeTrailingJunk"]++
-		case obsColon.Match(cm.raw[:m.Body.BodyStart]):
+		case obsColon.Match(cm.Raw[:m.Body.BodyStart]):
 			exceptions["obsColon"]++
-		case foldedBoundary.Match(cm.raw):
+		case foldedBoundary.Match(cm.Raw):
 			exceptions["foldedBoundary"]++
 		case boundaryTrailingSpace(m.Body):
 			exceptions["boundaryTrailingSpace"]++
 		case hasDefect(m, "part limit"):
 			exceptions["partLimit"]++
 		default:
-			disagreements = append(disagreements, fmt.Sprintf("%s: tree\n  go: %v\n  py: %v\n  defects: %v", cm.name, short(gt), short(v.Tree), m.Defects))
+			disagreements = append(disagreements, fmt.Sprintf("%s: tree\n  go: %v\n  py: %v\n  defects: %v", cm.Name, short(gt), short(v.Tree), m.Defects))
 		}
 
 		// From addresses (decoded names, addr-spec).
@@ -167,26 +169,26 @@ func TestPythonCrossCheck(t *testing.T) {
 			exceptions["rfc2047Decoding"]++
 		case nullAddress(gf, v.From):
 			exceptions["nullAddress"]++
-		case obsColon.Match(cm.raw[:m.Body.BodyStart]):
+		case obsColon.Match(cm.Raw[:m.Body.BodyStart]):
 			exceptions["obsColon"]++
 		case rawFrom(m, "@") && unquotedAt(m):
 			exceptions["unquotedAt"]++
 		case sameTrimmed(gf, v.From):
 			exceptions["nameWhitespace"]++
 		default:
-			disagreements = append(disagreements, fmt.Sprintf("%s: from\n  go: %q\n  py: %q (%s)", cm.name, gf, v.From, v.FromError))
+			disagreements = append(disagreements, fmt.Sprintf("%s: from\n  go: %q\n  py: %q (%s)", cm.Name, gf, v.From, v.FromError))
 		}
 
 		// Raw subject and Message-ID: reported, not asserted.
 		if v.Subject == nil && m.Envelope.Subject == "" || v.Subject != nil && *v.Subject == m.Envelope.Subject {
 			subjAgree++
 		} else {
-			t.Logf("%s: subject go %q py %q", cm.name, m.Envelope.Subject, deref(v.Subject))
+			t.Logf("%s: subject go %q py %q", cm.Name, m.Envelope.Subject, deref(v.Subject))
 		}
 		if v.MessageID == m.MessageID {
 			midAgree++
 		} else {
-			t.Logf("%s: message-id go %q py %q", cm.name, m.MessageID, v.MessageID)
+			t.Logf("%s: message-id go %q py %q", cm.Name, m.MessageID, v.MessageID)
 		}
 	}
 	n := len(sample)
