@@ -178,6 +178,11 @@ func (s *session) fetchStream(iv []ival, items []proto.FetchItem, keep func(*sto
 		if len(batch) == 0 {
 			return nil
 		}
+		// imap.command_timeout: the engines' reads may not look at ctx
+		// (Pebble), so a long FETCH checks it between windows.
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
 		if needMeta || envOnly || needBlob {
 			var g errgroup.Group
 			g.SetLimit(fetchParallel)

@@ -572,3 +572,21 @@ func TestConnLimits(t *testing.T) {
 		}
 	}
 }
+
+// A FETCH stops at imap.command_timeout too, though the embedded engine's
+// reads do not look at the deadline: here it has passed before the first
+// message is read. (BODY.PEEK: setting \Seen is a write, which would stop
+// at the deadline by itself.)
+func TestFetchCommandTimeout(t *testing.T) {
+	_, addr := testListenerConfig(t, Config{AllowInsecureAuth: true, CommandTimeout: time.Nanosecond}, nil, "one", "two", "three")
+	c, read := rawConn(t, addr)
+	tagged := func(tag string) string { t.Helper(); return read(tag + " ") }
+	c.Write([]byte("a LOGIN u@example.test pw\r\nb SELECT INBOX\r\n"))
+	if l := tagged("b"); !strings.HasPrefix(l, "b OK") {
+		t.Fatalf("select: %q", l)
+	}
+	c.Write([]byte("f FETCH 1:* (BODY.PEEK[])\r\n"))
+	if l := read(""); !strings.HasPrefix(l, "f NO [LIMIT]") {
+		t.Fatalf("fetch past the deadline: %q", l)
+	}
+}
