@@ -36,6 +36,7 @@ func startIMAP(ctx context.Context, a *App) error {
 		MaxConnsPerIP:         c.MaxConnsPerIP,
 		IdleTimeout:           c.IdleTimeout.Duration,
 		CommandTimeout:        c.CommandTimeout.Duration,
+		TLSHandshakeTimeout:   c.TLSHandshakeTimeout.Duration,
 		PollInterval:          poll,
 		KeepAlive:             c.IdleKeepAlive.Duration,
 		MaxAuthFailures:       c.MaxAuthFailures,

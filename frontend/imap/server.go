@@ -32,6 +32,7 @@ type Config struct {
 	MaxConns              int           // connections in total (default 20,000)
 	MaxConnsPerIP         int           // connections per client IP (default 200)
 	IdleTimeout           time.Duration // inactivity before the connection is closed (default 30 min, RFC 9051 §5.4)
+	TLSHandshakeTimeout   time.Duration // port 993 and STARTTLS (default 30 s)
 	CommandTimeout        time.Duration // longest a command (but IDLE) may work, e.g. a SEARCH scan; then NO [LIMIT] (default 10 min)
 	PollInterval          time.Duration // polling for changes made by other nodes (default 2 s)
 	KeepAlive             time.Duration // "* OK" during IDLE (default 2 min)
@@ -57,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxSearchTextKeys <= 0 {
 		c.MaxSearchTextKeys = 64
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = 30 * time.Second
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Minute
@@ -183,10 +187,7 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 		}
 		delay = 0
 		if reason := s.conns.Admit(c); reason != "" {
-			s.m.refused.WithLabelValues(reason).Inc()
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			c.Write([]byte("* BYE [UNAVAILABLE] Too many connections\r\n"))
-			c.Close()
+			s.refuse(c, implicitTLS, reason)
 			continue
 		}
 		s.wg.Add(1)
@@ -197,11 +198,36 @@ func (s *Server) Serve(ln net.Listener, implicitTLS bool) error {
 			defer func() { s.conns.Release(c); s.m.sessions.Dec() }()
 			conn := c
 			if implicitTLS {
-				conn = tls.Server(c, s.tls)
+				// The handshake has its own deadline: a client that never
+				// sends its hello must not hold its place until shutdown.
+				tc := tls.Server(c, s.tls)
+				c.SetDeadline(time.Now().Add(s.cfg.TLSHandshakeTimeout))
+				if err := tc.Handshake(); err != nil {
+					c.Close()
+					return
+				}
+				c.SetDeadline(time.Time{})
+				conn = tc
 			}
 			newSession(s, conn, implicitTLS).serve()
 		}()
 	}
+}
+
+// refuse closes a connection over a limit, with BYE [UNAVAILABLE] (RFC 9051
+// §7.1.5) where it may be sent in plain text: not on implicit TLS, where the
+// client expects a TLS hello.
+func (s *Server) refuse(c net.Conn, implicitTLS bool, reason string) {
+	defer c.Close()
+	if reason == connlimit.Shutdown {
+		return
+	}
+	s.m.refused.WithLabelValues(reason).Inc()
+	if implicitTLS {
+		return
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("* BYE [UNAVAILABLE] Too many connections\r\n"))
 }
 
 // Close stops the listeners and closes every connection.

@@ -3,7 +3,9 @@ package imap
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/stoa-mail/stoa/frontend/internal/testtls"
 	"github.com/stoa-mail/stoa/indexer"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
@@ -588,5 +591,64 @@ func TestFetchCommandTimeout(t *testing.T) {
 	c.Write([]byte("f FETCH 1:* (BODY.PEEK[])\r\n"))
 	if l := read(""); !strings.HasPrefix(l, "f NO [LIMIT]") {
 		t.Fatalf("fetch past the deadline: %q", l)
+	}
+}
+
+// On port 993 a client that never sends its TLS hello is closed after
+// imap.tls_handshake_timeout (it held its place until shutdown), and one
+// over a limit is closed without plain text (its client expects a hello).
+func TestImplicitTLSHandshakeAndRefusal(t *testing.T) {
+	eng, err := embedded.Open(t.TempDir(), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(eng, storage.Config{PasswordCost: storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}})
+	t.Cleanup(func() { st.Close() })
+	srv := New(st, testtls.Config(t, "imap.example.test"),
+		Config{MaxConnsPerIP: 1, TLSHandshakeTimeout: 2 * time.Second}, nil, prometheus.NewRegistry())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln, true)
+	t.Cleanup(func() { srv.Close() })
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	for srv.conns.Len() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	over, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(over); len(b) > 0 || err != nil {
+		t.Fatalf("refused on implicit TLS: read %q, %v (want a close, nothing written)", b, err)
+	}
+	var m dto.Metric
+	srv.m.refused.WithLabelValues("per_ip").Write(&m)
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Fatalf("refused per_ip = %v, want 1", n)
+	}
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(silent); len(b) > 0 || err != nil {
+		t.Fatalf("client without TLS hello: read %q, %v (want a close after the handshake timeout)", b, err)
+	}
+	// Its place is free again: a real TLS client is served.
+	for srv.conns.Len() > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting over TLS: %q, %v", l, err)
 	}
 }

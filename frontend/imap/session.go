@@ -441,7 +441,7 @@ func cmdStartTLS(s *session, c *proto.Command) error {
 		return err
 	}
 	tc := tls.Server(s.conn, s.srv.tls)
-	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	tc.SetDeadline(time.Now().Add(s.srv.cfg.TLSHandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		return errLogout
 	}

@@ -3,21 +3,16 @@ package smtp
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stoa-mail/stoa/frontend/internal/testtls"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
 )
@@ -30,21 +25,6 @@ type env struct {
 	addr  map[string]string // mx, submission, submissions, lmtp
 	alice storage.Account
 	bob   storage.Account
-}
-
-func testTLS(t *testing.T) *tls.Config {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx.local.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"mx.local.test"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}}
 }
 
 func newEnv(t *testing.T, cfg Config, o Options) *env {
@@ -78,7 +58,7 @@ func newEnvOn(tb testing.TB, t *testing.T, cfg Config, o Options, noSync bool) *
 	cfg.SkipSenderAuth = cfg.SkipSenderAuth || o.Resolver == nil
 	o.Store = st
 	if o.TLS == nil {
-		o.TLS = testTLS(t)
+		o.TLS = testtls.Config(t, "mx.local.test")
 	}
 	if os.Getenv("SMTP_TEST_LOG") == "" {
 		o.Log = slog.New(slog.NewTextHandler(discard{}, nil))

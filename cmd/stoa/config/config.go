@@ -125,6 +125,7 @@ type IMAP struct {
 	MaxConns              int      `toml:"max_conns"`
 	MaxConnsPerIP         int      `toml:"max_conns_per_ip" help:"open IMAP connections from one IPv4 address or IPv6 /64"`
 	IdleTimeout           Duration `toml:"idle_timeout"`
+	TLSHandshakeTimeout   Duration `toml:"tls_handshake_timeout" help:"longest a TLS handshake may take (port 993 and STARTTLS)"`
 	CommandTimeout        Duration `toml:"command_timeout" help:"longest one command (but IDLE) may work, e.g. a SEARCH scan of a huge mailbox; then NO [LIMIT]"`
 	PollInterval          Duration `toml:"poll_interval" help:"how often sessions look for changes made by other nodes"`
 	IdleKeepAlive         Duration `toml:"idle_keepalive" help:"untagged OK sent during IDLE (default 2m)"`
@@ -172,7 +173,7 @@ func Default() Config {
 			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLiteralBeforeLogin: 64 << 10, MaxLineLength: 64 << 10,
-			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, CommandTimeout: Duration{10 * time.Minute}, PollInterval: Duration{2 * time.Second},
+			MaxConns: 20000, MaxConnsPerIP: 200, IdleTimeout: Duration{30 * time.Minute}, CommandTimeout: Duration{10 * time.Minute}, TLSHandshakeTimeout: Duration{30 * time.Second}, PollInterval: Duration{2 * time.Second},
 			MaxAuthFailures: 3, AuthFailureDelay: Duration{time.Second}, IdleKeepAlive: Duration{2 * time.Minute},
 			MaxSearchKeyLen: 1 << 10, MaxSearchTextKeys: 64, MaxSearchTerms: 256},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
