@@ -60,8 +60,8 @@ type Config struct {
 	MaxHeaders           int // top-level header fields
 	MaxMIMEDepth         int
 	MaxMIMEParts         int
-	MaxConns             int // open connections in all (default 10,000)
-	MaxConnsPerIP        int // from one IPv4 address or IPv6 /64 (0: no limit)
+	MaxConns             int // open connections per service: MX, submission (587 and 465), LMTP (default 10,000)
+	MaxConnsPerIP        int // per service from one IPv4 address or IPv6 /64, LMTP excepted (0: no limit)
 	ReadTimeout          time.Duration
 	WriteTimeout         time.Duration
 	AllowInsecureAuth    bool // development only: AUTH without TLS
@@ -142,7 +142,7 @@ type Server struct {
 	checker  antispam.Checker
 	m        *metrics
 	lim      *limiter
-	conns    *connlimit.Set
+	conns    [LMTP + 1]*connlimit.Set // per Mode: a flood on MX leaves submission and LMTP alone
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -157,7 +157,11 @@ func New(cfg Config, o Options) (*Server, error) {
 		return nil, errors.New("smtp: no store")
 	}
 	s := &Server{cfg: cfg, store: o.Store, tls: o.TLS, log: o.Log, resolver: o.Resolver, checker: o.Checker,
-		lim: newLimiter(), conns: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP)}
+		lim: newLimiter()}
+	// LMTP has no per-address limit: its clients are the site's own MTAs,
+	// many parallel deliveries from few addresses.
+	s.conns = [...]*connlimit.Set{MX: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
+		Submission: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP), LMTP: connlimit.New(cfg.MaxConns, 0)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -183,6 +187,9 @@ func New(cfg Config, o Options) (*Server, error) {
 func (s *Server) Serve(ln net.Listener, mode Mode, implicitTLS bool) error {
 	if implicitTLS && s.tls == nil {
 		return errors.New("smtp: implicit TLS without certificate")
+	}
+	if mode < MX || mode > LMTP {
+		return fmt.Errorf("smtp: unknown mode %d", mode)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -210,14 +217,14 @@ func (s *Server) Serve(ln net.Listener, mode Mode, implicitTLS bool) error {
 			return err
 		}
 		delay = 0
-		if reason := s.conns.Admit(nc); reason != "" {
+		if reason := s.conns[mode].Admit(nc); reason != "" {
 			s.refuse(nc, mode, implicitTLS, reason)
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.conns.Release(nc)
+			defer s.conns[mode].Release(nc)
 			s.serveConn(nc, mode, implicitTLS)
 		}()
 	}
@@ -250,7 +257,9 @@ func (s *Server) Close() error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	s.conns.Close()
+	for _, c := range s.conns {
+		c.Close()
+	}
 	s.wg.Wait()
 	return nil
 }

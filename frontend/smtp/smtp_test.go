@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -298,28 +299,36 @@ func nest(depth int) string {
 	return b.String()
 }
 
-// smtp.max_conns_per_ip and smtp.max_conns (over all listeners) answer 421
-// (RFC 5321 §3.8).
+// smtp.max_conns_per_ip and smtp.max_conns answer 421 (RFC 5321 §3.8),
+// counted per service: a flood on MX leaves submission and LMTP alone, and
+// LMTP (the site's own MTAs) has no per-address limit.
 func TestConnLimits(t *testing.T) {
 	for _, tc := range []struct {
-		cfg    Config
-		second string
-		want   string
+		cfg           Config
+		first, second string
+		want          string
 	}{
-		{Config{MaxConnsPerIP: 1}, "mx", "421 4.7.0"},
-		{Config{MaxConns: 1}, "submission", "421 4.3.2"},
+		{Config{MaxConnsPerIP: 1}, "mx", "mx", "421 4.7.0"},
+		{Config{MaxConns: 1}, "mx", "mx", "421 4.3.2"},
+		{Config{MaxConnsPerIP: 1}, "mx", "submission", "220 "},
+		{Config{MaxConns: 1}, "mx", "submission", "220 "},
+		{Config{MaxConns: 1}, "submission", "submissions", ""}, // 465: a bare close, no plain text
+		{Config{MaxConnsPerIP: 1}, "lmtp", "lmtp", "220 "},
+		{Config{MaxConns: 1}, "lmtp", "lmtp", "421 4.3.2"},
 	} {
 		e := newEnv(t, tc.cfg, Options{})
-		c := e.dial("mx")
+		c := e.dial(tc.first)
 		nc, err := net.Dial("tcp", e.addr[tc.second])
 		if err != nil {
 			t.Fatal(err)
 		}
 		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		buf := make([]byte, 100)
-		n, _ := nc.Read(buf)
-		if !strings.HasPrefix(string(buf[:n]), tc.want) {
-			t.Errorf("%+v: second connection: %q", tc.cfg, buf[:n])
+		n, err := nc.Read(buf)
+		if tc.want == "" && (n > 0 || err != io.EOF) {
+			t.Errorf("%+v: %s after %s: %q, %v (want a close)", tc.cfg, tc.second, tc.first, buf[:n], err)
+		} else if !strings.HasPrefix(string(buf[:n]), tc.want) {
+			t.Errorf("%+v: %s after %s: %q", tc.cfg, tc.second, tc.first, buf[:n])
 		}
 		nc.Close()
 		c.cmd("QUIT", "221")

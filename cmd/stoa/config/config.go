@@ -97,8 +97,8 @@ type SMTP struct {
 	MaxMessageSize    int64    `toml:"max_message_size"`
 	MaxRecipients     int      `toml:"max_recipients"`
 	MaxLineLength     int      `toml:"max_line_length"`
-	MaxConns          int      `toml:"max_conns" help:"open SMTP connections in all (all listeners)"`
-	MaxConnsPerIP     int      `toml:"max_conns_per_ip" help:"open SMTP connections from one IPv4 address or IPv6 /64"`
+	MaxConns          int      `toml:"max_conns" help:"open SMTP connections per service (MX, submission 587+465, LMTP)"`
+	MaxConnsPerIP     int      `toml:"max_conns_per_ip" help:"open SMTP connections per service from one IPv4 address or IPv6 /64 (not LMTP)"`
 	ReadTimeout       Duration `toml:"read_timeout"`
 	WriteTimeout      Duration `toml:"write_timeout"`
 	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: AUTH without TLS"`
@@ -122,7 +122,7 @@ type IMAP struct {
 	MaxLiteral            int64    `toml:"max_literal"`
 	MaxLiteralBeforeLogin int64    `toml:"max_literal_before_login" help:"bytes of one literal before authentication (LOGIN, AUTHENTICATE)"`
 	MaxLineLength         int      `toml:"max_line_length"`
-	MaxConns              int      `toml:"max_conns"`
+	MaxConns              int      `toml:"max_conns" help:"open IMAP connections in all (143 and 993)"`
 	MaxConnsPerIP         int      `toml:"max_conns_per_ip" help:"open IMAP connections from one IPv4 address or IPv6 /64"`
 	IdleTimeout           Duration `toml:"idle_timeout"`
 	TLSHandshakeTimeout   Duration `toml:"tls_handshake_timeout" help:"longest a TLS handshake may take (port 993 and STARTTLS)"`
