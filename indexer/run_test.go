@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,5 +195,95 @@ func TestRebuildRateBatches(t *testing.T) {
 	err = ix.Rebuild(ctx, a.ID, &indexer.RebuildOptions{Rate: 10, Progress: step})
 	if err != nil || fmt.Sprint(steps) != "[10 20 23]" {
 		t.Fatalf("rate 10: %v %v", err, steps)
+	}
+}
+
+// recBackend records the documents' total message size of every Apply.
+type recBackend struct {
+	indexer.Backend
+	applies []recApply
+}
+
+type recApply struct {
+	docs       int
+	size       int64
+	checkpoint uint64
+}
+
+func (b *recBackend) Apply(ctx context.Context, account string, bt *indexer.Batch) error {
+	var n int64
+	for _, d := range bt.Docs {
+		n += d.Size
+	}
+	b.applies = append(b.applies, recApply{len(bt.Docs), n, bt.Checkpoint})
+	return b.Backend.Apply(ctx, account, bt)
+}
+
+// One change record listing every UID (STORE 1:* +FLAGS) is written in
+// chunks of at most 4 MiB of messages: a Bleve batch holds the analysed
+// text of all it indexes (2,000 messages of 50 KB took 6.4 GB at once).
+func TestLargeChangeWrittenInChunks(t *testing.T) {
+	dir := t.TempDir()
+	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := bleve.Open(filepath.Join(dir, "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(e, storage.Config{PasswordCost: cost})
+	defer func() { x.Close(); st.Close() }()
+	ctx := context.Background()
+	a, err := st.AddAccount(ctx, "chunks@example.test", "", storage.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := st.MailboxByName(ctx, a.ID, "INBOX")
+	body := strings.Repeat("lorem ipsum dolor sit amet consectetur\r\n", 6000) // ~240 KB
+	var uids []uint32
+	for i := 0; i < 40; i++ {
+		r, err := st.Append(ctx, a.ID, mb.ID, []byte(fmt.Sprintf("Subject: m%d\r\n\r\nword%d\r\n%s", i, i, body)), nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, r.UID)
+	}
+	rb := &recBackend{Backend: x}
+	ix := &indexer.Indexer{Store: st, Backend: rb}
+	if err := ix.Sync(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StoreFlags(ctx, a.ID, mb.ID, uids, storage.FlagsAdd, []string{`\Seen`}, storage.StoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb.applies = nil
+	if err := ix.Sync(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	total, withDocs := 0, 0
+	for _, ap := range rb.applies {
+		if ap.size > 4<<20 || ap.docs > 500 {
+			t.Fatalf("an Apply of %d documents, %d bytes (limit 4 MiB)", ap.docs, ap.size)
+		}
+		if ap.docs > 0 {
+			withDocs++
+		}
+		total += ap.docs
+	}
+	if total != len(uids) || withDocs < 2 {
+		t.Fatalf("flag change of %d messages written as %+v", len(uids), rb.applies)
+	}
+	if last := rb.applies[len(rb.applies)-1]; last.checkpoint == 0 {
+		t.Fatalf("the last Apply carries no checkpoint: %+v", rb.applies)
+	}
+	for i, ap := range rb.applies[:len(rb.applies)-1] {
+		if ap.checkpoint != 0 {
+			t.Fatalf("Apply %d of %d moved the checkpoint before the rest was written", i, len(rb.applies))
+		}
+	}
+	got, _, err := x.Search(ctx, a.ID, mb.ID, indexer.Text("word39"))
+	if err != nil || len(got) != 1 || got[0] != uids[39] {
+		t.Fatalf("after the chunked flag change: %v, %v", got, err)
 	}
 }
