@@ -220,7 +220,7 @@ func (b *recBackend) Apply(ctx context.Context, account string, bt *indexer.Batc
 }
 
 // One change record listing every UID (STORE 1:* +FLAGS) is written in
-// chunks of at most 4 MiB of messages: a Bleve batch holds the analysed
+// chunks of at most 1 MiB of messages: a Bleve batch holds the analysed
 // text of all it indexes (2,000 messages of 50 KB took 6.4 GB at once).
 func TestLargeChangeWrittenInChunks(t *testing.T) {
 	dir := t.TempDir()
@@ -263,8 +263,8 @@ func TestLargeChangeWrittenInChunks(t *testing.T) {
 	}
 	total, withDocs := 0, 0
 	for _, ap := range rb.applies {
-		if ap.size > 4<<20 || ap.docs > 500 {
-			t.Fatalf("an Apply of %d documents, %d bytes (limit 4 MiB)", ap.docs, ap.size)
+		if ap.size > 1<<20 || ap.docs > 500 {
+			t.Fatalf("an Apply of %d documents, %d bytes (limit 1 MiB)", ap.docs, ap.size)
 		}
 		if ap.docs > 0 {
 			withDocs++
