@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -64,11 +65,32 @@ func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return validUTF8(s)
 	}
-	d, err := wordDecoder.DecodeHeader(s)
+	// Padding wrong in a "B" word ("...bG4==?=", sent by some Exchange
+	// versions) would leave it undecoded: re-pad it, as mail clients do.
+	d, err := wordDecoder.DecodeHeader(repadBWords(s))
 	if err != nil {
 		return validUTF8(s)
 	}
 	return validUTF8(d)
+}
+
+// bWord matches an RFC 2047 §2 encoded word in the "B" encoding.
+var bWord = regexp.MustCompile(`=\?([^?\s]+)\?([bB])\?([^?\s]*)\?=`)
+
+// repadBWords re-pads the base64 of every "B" word (RFC 2047 §4.1):
+// surplus or missing "=" is the common fault.
+func repadBWords(s string) string {
+	return bWord.ReplaceAllStringFunc(s, func(w string) string {
+		m := bWord.FindStringSubmatch(w)
+		b := strings.TrimRight(m[3], "=")
+		if len(b)%4 == 1 { // a lone sextet carries no byte
+			b = b[:len(b)-1]
+		}
+		if r := len(b) % 4; r != 0 {
+			b += strings.Repeat("=", 4-r)
+		}
+		return "=?" + m[1] + "?" + m[2] + "?" + b + "?="
+	})
 }
 
 // b64 maps base64 alphabet bytes (RFC 2045 §6.8) to their value, others to 0xff.

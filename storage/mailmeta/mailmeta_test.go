@@ -324,7 +324,8 @@ Content-Disposition: attachment
 		t.Errorf("subject %q base %q", m.Subject, m.BaseSubject)
 	}
 	tx := ExtractText([]byte(raw), DefaultLimits(), 0)
-	if tx.Plain != "Forwarded below.\ninner text" {
+	// The enclosed header is body text too (RFC 9051 §6.4.4), decoded.
+	if tx.Plain != "Forwarded below.\nFrom: Jörg <joerg@example.de>\nSubject: Grüße\nDate: Mon, 6 Apr 2026 09:00:00 +0000\nMessage-ID: <inner@example.de>\nContent-Type: multipart/mixed; boundary=b2\ninner text" {
 		t.Errorf("plain %q", tx.Plain)
 	}
 }
@@ -988,6 +989,41 @@ func TestPreviewCutUTF8(t *testing.T) {
 		m := Parse([]byte(raw), Limits{MaxPreview: 600})
 		if strings.ContainsRune(m.Preview, 'Ã') || !strings.HasSuffix(m.Preview, "é") {
 			t.Fatalf("n=%d: preview ends %q", n, m.Preview[len(m.Preview)-10:])
+		}
+	}
+}
+
+// The header of an enclosed message is body text (RFC 9051 §6.4.4): a
+// bounce is found by the Message-ID and Subject of the mail it returns.
+func TestExtractTextEnclosedHeader(t *testing.T) {
+	raw := "From: MAILER-DAEMON@example.org\r\nSubject: Undelivered Mail\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--b\r\nContent-Type: message/rfc822\r\n\r\n" +
+		"Message-ID: <orig-42@example.test>\r\nSubject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\n" +
+		"From: alice@example.test\r\n\r\nthe original body\r\n--b--\r\n"
+	tx := ExtractText([]byte(raw), DefaultLimits(), 0)
+	for _, want := range []string{"<orig-42@example.test>", "Subject: Grüße aus Köln", "From: alice@example.test", "the original body", "could not be delivered"} {
+		if !strings.Contains(tx.Plain, want) {
+			t.Errorf("plain text lacks %q:\n%s", want, tx.Plain)
+		}
+	}
+	if strings.Contains(tx.Plain, "Undelivered Mail") {
+		t.Errorf("the outer header is not body text:\n%s", tx.Plain)
+	}
+}
+
+// An encoded word with surplus or missing base64 padding is decoded, as
+// mail clients do (Exchange bounces carry "...==?=").
+func TestDecodeWordsBadPadding(t *testing.T) {
+	for in, want := range map[string]string{
+		"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4==?=":                "Grüße aus Köln",
+		"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4?=":                  "Grüße aus Köln",
+		"Re: =?utf-8?b?S8O2bG4===?= und =?UTF-8?Q?K=C3=B6ln?=": "Re: Köln und Köln",
+		"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=":                 "Grüße aus Köln",
+	} {
+		if got := DecodeWords(in); got != want {
+			t.Errorf("DecodeWords(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -381,6 +381,12 @@ func ExtractText(raw []byte, lim Limits, maxBytes int) (t Text) {
 			}
 		}
 		if pt.Message != nil {
+			// The enclosed message's header is part of the body (RFC 9051
+			// §6.4.4 BODY): a bounce is found by the original Message-ID
+			// or Subject it quotes.
+			if room := maxBytes - plain.Len(); room > 0 {
+				appendText(&plain, p.headerText(pt.Message, room), maxBytes)
+			}
 			walk(pt.Message, pt)
 			return
 		}
@@ -405,6 +411,23 @@ func ExtractText(raw []byte, lim Limits, maxBytes int) (t Text) {
 	walk(body, nil)
 	t.Plain, t.HTML = plain.String(), htm.String()
 	return t
+}
+
+// headerText is the header fields of the message part m, one per line,
+// encoded words decoded (RFC 2047), at most about max bytes.
+func (p *parser) headerText(m *Part, max int) string {
+	h := scanHeader(p.raw, int(m.HeaderStart), int(m.End), &p.lim, false)
+	var b strings.Builder
+	for _, f := range h.fields {
+		if b.Len() >= max {
+			break
+		}
+		b.WriteString(f.name)
+		b.WriteString(": ")
+		b.WriteString(decodeWords(f.value))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // appendText adds s to b on a new line, keeping b within max bytes
