@@ -111,6 +111,7 @@ func cmdFetch(s *session, c *proto.Command) error {
 			s.w.WriteString("\r\n")
 		}
 	}
+	var seenModSeq uint64
 	if setSeen && !s.sel.readOnly {
 		uids := s.sel.uidsOf(iv)
 		if len(uids) > 0 {
@@ -118,11 +119,8 @@ func cmdFetch(s *session, c *proto.Command) error {
 			if err != nil {
 				return err
 			}
-			if res.ModSeq > 0 {
-				s.sel.ownFlags[res.ModSeq] = struct{}{}
-				if !hasFlags {
-					items = append(items, proto.FetchItem{Name: "FLAGS"})
-				}
+			if seenModSeq = res.ModSeq; seenModSeq > 0 && !hasFlags {
+				items = append(items, proto.FetchItem{Name: "FLAGS"})
 			}
 		}
 	}
@@ -130,7 +128,13 @@ func cmdFetch(s *session, c *proto.Command) error {
 	if hasSince {
 		keep = func(e *storage.Email) bool { return e.ModSeq > since }
 	}
-	return s.fetchStream(iv, items, keep, true)
+	if err := s.fetchStream(iv, items, keep, true); err != nil {
+		return err // the \Seen change is reported by the next update
+	}
+	if seenModSeq > 0 {
+		s.sel.ownFlags[seenModSeq] = struct{}{} // reported above
+	}
+	return nil
 }
 
 func lastUID(sel *selected) uint32 {

@@ -798,9 +798,6 @@ func cmdStore(s *session, c *proto.Command) error {
 	if err != nil {
 		return err
 	}
-	if res.ModSeq > 0 {
-		s.sel.ownFlags[res.ModSeq] = struct{}{}
-	}
 	failed := map[uint32]bool{}
 	for _, u := range res.Failed {
 		failed[u] = true
@@ -816,7 +813,7 @@ func cmdStore(s *session, c *proto.Command) error {
 		}
 		err := s.fetchStream(iv, items, func(e *storage.Email) bool { return !failed[e.UID] }, false)
 		if err != nil {
-			return err
+			return err // made but not reported: the next update reports it
 		}
 	} else if opts.HasUnchangedSince {
 		// RFC 7162 §3.1.3: MODSEQ is reported even with .SILENT.
@@ -845,6 +842,9 @@ func cmdStore(s *session, c *proto.Command) error {
 		sort.Slice(ns, func(a, b int) bool { return ns[a] < ns[b] })
 		s.okCode = "MODIFIED " + numSetString(ns)
 		s.okText = "Conditional STORE failed"
+	}
+	if res.ModSeq > 0 {
+		s.sel.ownFlags[res.ModSeq] = struct{}{} // reported (or .SILENT): not again
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stoa-mail/stoa/indexer"
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/embedded"
+	"github.com/stoa-mail/stoa/storage/failpoint"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
 
@@ -650,5 +651,42 @@ func TestImplicitTLSHandshakeAndRefusal(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if l, err := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(l, "* OK") {
 		t.Fatalf("greeting over TLS: %q, %v", l, err)
+	}
+}
+
+// A STORE (or a FETCH that sets \Seen) whose change is made but whose
+// command then ends in NO [LIMIT] has not reported the change: the next
+// command's updates do (it was left out as "own" before).
+func TestChangeReportedAfterTimeout(t *testing.T) {
+	_, addr := testListenerConfig(t, Config{AllowInsecureAuth: true, CommandTimeout: 300 * time.Millisecond}, nil, "one", "two", "three")
+	c, read := rawConn(t, addr)
+	c.Write([]byte("a LOGIN u@example.test pw\r\nb SELECT INBOX\r\n"))
+	read("b OK")
+	for _, tc := range []struct{ cmd, flag string }{
+		{"STORE 1:* +FLAGS (kwA)", "kwA"},
+		{"FETCH 1:* BODY[TEXT]", `\Seen`},
+	} {
+		// The change commits, then the command's time runs out.
+		failpoint.EnableFunc(embedded.FPAfterCommit, func() { time.Sleep(400 * time.Millisecond) })
+		c.Write([]byte("s " + tc.cmd + "\r\n"))
+		l := read("")
+		failpoint.Disable(embedded.FPAfterCommit)
+		if !strings.HasPrefix(l, "s NO [LIMIT]") {
+			t.Fatalf("%s: %q, want s NO [LIMIT] and nothing before it", tc.cmd, l)
+		}
+		c.Write([]byte("n NOOP\r\n"))
+		reported := 0
+		for {
+			l := read("")
+			if strings.HasPrefix(l, "n ") {
+				break
+			}
+			if strings.Contains(l, " FETCH (") && strings.Contains(l, tc.flag) {
+				reported++
+			}
+		}
+		if reported != 3 {
+			t.Fatalf("%s: %d of 3 flag changes reported after NO [LIMIT]", tc.cmd, reported)
+		}
 	}
 }
