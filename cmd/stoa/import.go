@@ -191,16 +191,8 @@ func progress(w io.Writer, n int64, start time.Time) {
 	if el > 0 {
 		rate = float64(n) / el
 	}
-	bar := int(n/50) % 30
-	fmt.Fprintf(w, "\r[%-30s] %d messages  %.0f msg/s", string(repeat('#', bar)), n, rate)
-}
-
-func repeat(c byte, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = c
-	}
-	return b
+	// The total is not known before the source is read: a count, no bar.
+	fmt.Fprintf(w, "\r%d messages  %.0f msg/s ", n, rate)
 }
 
 // mailboxSet says whether --mailbox was given.

@@ -70,8 +70,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fs.PrintDefaults()
 			return 0
 		}
-		usage(stdout)
-		return 0
+		if len(rest) > 1 && commands[rest[1]].run != nil {
+			rest = []string{rest[1], "--help"} // stoa help import = stoa import --help
+		} else {
+			usage(stdout)
+			return 0
+		}
 	}
 	cmd, ok := commands[rest[0]]
 	if !ok {
@@ -102,6 +106,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err == nil || err.Error() == flag.ErrHelp.Error() {
 			return 0
 		}
+		if err.Error() == errFlagsShown.Error() {
+			return 2
+		}
 		if !errors.Is(err, errNoServer) {
 			fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 			return 1
@@ -119,12 +126,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx = context.WithValue(context.WithValue(ctx, outKey, stdout), errKey, stderr)
 	if err := cmd.run(ctx, cfg, cmdArgs); errors.Is(err, flag.ErrHelp) {
 		return 0
+	} else if errors.Is(err, errFlagsShown) {
+		return 2
 	} else if err != nil {
 		fmt.Fprintf(stderr, "stoa %s: %v\n", cmd.name, err)
 		return 1
 	}
 	return 0
 }
+
+// errFlagsShown: a command's flags did not parse, and the flag package
+// has printed why and the usage already.
+var errFlagsShown = errors.New("invalid arguments")
 
 func setupLogging(cfg config.Config, w io.Writer) {
 	var lvl slog.Level

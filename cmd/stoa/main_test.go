@@ -55,3 +55,26 @@ func TestConfigHidesSecrets(t *testing.T) {
 		t.Fatalf("stoa config --show-secrets: rc %d\n%s", rc, out)
 	}
 }
+
+// From a fresh-user walk-through: `stoa help CMD` is CMD's help, a bad flag
+// value is reported once, and reindex refuses a negative rate.
+func TestCLIHelpAndFlagErrors(t *testing.T) {
+	t.Setenv("STOA_SERVER_DATA_DIR", t.TempDir())
+	if rc, out := runCLI(t, "help", "import"); rc != 0 || !strings.Contains(out, "-mailbox") {
+		t.Errorf("help import: rc %d, %q", rc, out)
+	}
+	rc, out := runCLI(t, "reindex", "--rate", "abc")
+	if rc != 2 || strings.Count(out, `invalid value "abc"`) != 1 {
+		t.Errorf("reindex --rate abc: rc %d, %q (want the error once)", rc, out)
+	}
+	if rc, out := runCLI(t, "reindex", "--rate", "-5"); rc == 0 || !strings.Contains(out, "--rate -5") {
+		t.Errorf("reindex --rate -5: rc %d, %q", rc, out)
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	got := strings.Join(redactArgs([]string{"add", "a@b", "--password", "hunter2", "--quota-bytes", "5", "-password=x", "--app-password=y", "--mailbox", "password"}), " ")
+	if want := "add a@b --password *** --quota-bytes 5 -password=*** --app-password=*** --mailbox password"; got != want {
+		t.Fatalf("redactArgs: %q, want %q", got, want)
+	}
+}

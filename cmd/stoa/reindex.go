@@ -26,8 +26,12 @@ func reindex(ctx context.Context, cfg config.Config, args []string) error {
 	acct := fs.String("account", "", "only this account (address or id)")
 	rate := fs.Float64("rate", 0, "documents per second at most (0: unlimited)")
 	keepOld := fs.Bool("keep-old", false, "OpenSearch: keep the previous index generation after the swap")
+	quiet := fs.Bool("quiet", false, "no progress bar (for logs)")
 	if _, err := splitFlags(fs, args); err != nil {
 		return err
+	}
+	if *rate < 0 {
+		return fmt.Errorf("--rate %v: documents per second, 0 for no limit", *rate)
 	}
 	if cfg.Index.Backend == "none" {
 		return fmt.Errorf("index.backend is none: nothing to rebuild")
@@ -50,6 +54,9 @@ func reindex(ctx context.Context, cfg config.Config, args []string) error {
 		total += int(q.UsedMessages)
 	}
 	bar := newReindexBar(errOut(ctx), total)
+	if *quiet {
+		bar.w = nil
+	}
 	o := &indexer.RebuildOptions{Rate: *rate}
 
 	// Inside a running server: its indexer (and Bleve index) do the work.
@@ -146,6 +153,11 @@ func (p *reindexBar) set(n int) {
 }
 
 func (p *reindexBar) draw() {
+	if p.w == nil {
+		return
+	}
+	// Mail delivered during the rebuild is indexed too: the total grows.
+	p.total = max(p.total, p.done)
 	const width = 30
 	frac := 1.0
 	if p.total > 0 {
@@ -167,6 +179,8 @@ func (p *reindexBar) draw() {
 func (p *reindexBar) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.draw()
-	fmt.Fprintln(p.w)
+	if p.w != nil {
+		p.draw()
+		fmt.Fprintln(p.w)
+	}
 }

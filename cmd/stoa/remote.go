@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -175,11 +176,20 @@ func serveControl(a *App) error {
 		ctx = context.WithValue(ctx, dirKey, req.Dir)
 		ctx = context.WithValue(ctx, envKey, req.Env)
 		msg := ""
-		if err := cmd.run(ctx, a.Cfg, req.Args); err != nil {
+		start := time.Now()
+		err := cmd.run(ctx, a.Cfg, req.Args)
+		if err != nil {
 			msg = err.Error()
 			if len(msg) > 64<<10 {
 				msg = msg[:64<<10] + "…"
 			}
+		}
+		// An audit line for every administration command the server ran.
+		log := slog.With("command", req.Command, "args", redactArgs(req.Args), "duration", time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			log.Warn("admin command failed", "err", truncate(msg, 512))
+		} else {
+			log.Info("admin command")
 		}
 		_ = frameWriter{mu, w, frameExit}.frame([]byte(msg))
 	})
@@ -193,6 +203,39 @@ func serveControl(a *App) error {
 		return nil
 	})
 	return nil
+}
+
+// redactArgs hides the value of every password flag.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	hideNext := false
+	for i, a := range args {
+		switch {
+		case hideNext:
+			out[i], hideNext = "***", false
+		case isPasswordFlag(a):
+			if k, _, ok := strings.Cut(a, "="); ok {
+				out[i] = k + "=***"
+			} else {
+				out[i], hideNext = a, true
+			}
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+func isPasswordFlag(a string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return strings.HasPrefix(a, "-") && strings.Contains(strings.ToLower(name), "password")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // errNoServer means no running server answered on the control socket.

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{name: "repair", usage: "verify (and with --fix correct) counts and derived records [--account A]", run: repair})
+	register(command{name: "repair", usage: "verify counts and derived records and correct them [--account A] [--fix=false: only report]", run: repair})
 	register(command{name: "migrate", usage: "create or upgrade the storage schema", run: migrate})
 	register(command{name: "gc", usage: "delete message blobs nothing references", run: gc})
 }

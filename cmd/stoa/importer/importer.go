@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -205,7 +206,12 @@ func Maildir(root, sep string, fn func(Message, error) error) error {
 	}
 	var dirs []string
 	for d := range boxes {
-		dirs = append(dirs, d)
+		if isMaildirFolder(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	if len(dirs) == 0 {
+		return fmt.Errorf("%s is not a Maildir: neither it nor a .Folder in it has cur/ or new/ (a folder of .eml files is not imported)", root)
 	}
 	sort.Strings(dirs)
 	for _, d := range dirs {
@@ -242,6 +248,16 @@ func Maildir(root, sep string, fn func(Message, error) error) error {
 		}
 	}
 	return nil
+}
+
+// isMaildirFolder says whether d has cur/ or new/.
+func isMaildirFolder(d string) bool {
+	for _, sub := range []string{"cur", "new"} {
+		if st, err := os.Stat(filepath.Join(d, sub)); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // clientState are the header fields mail clients rewrite inside an mbox

@@ -68,6 +68,23 @@ func TestMaildir(t *testing.T) {
 	}
 }
 
+// A folder of .eml files, or an empty one, is not a Maildir: refused, not
+// "imported 0 messages".
+func TestNotMaildir(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.eml"), []byte("Subject: a\n\nx\n"), 0o644)
+	os.MkdirAll(filepath.Join(root, "sub"), 0o755)
+	err := Maildir(root, "/", func(Message, error) error { t.Fatal("a message from a non-Maildir"); return nil })
+	if err == nil || !strings.Contains(err.Error(), "not a Maildir") {
+		t.Fatalf("folder of .eml files: %v", err)
+	}
+	// A Maildir whose only messages are in a .Folder is one.
+	os.MkdirAll(filepath.Join(root, ".Archive", "cur"), 0o755)
+	if err := Maildir(root, "/", func(Message, error) error { return nil }); err != nil {
+		t.Fatalf("maildir with only .Archive: %v", err)
+	}
+}
+
 func FuzzMbox(f *testing.F) {
 	f.Add([]byte(box))
 	f.Add([]byte("From x\n\n\nFrom y\nFrom z\n>From\n"))
