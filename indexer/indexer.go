@@ -81,7 +81,8 @@ type Indexer struct {
 	// Workers index that many accounts at once (default 8: mostly waiting
 	// on the store and the back end, e.g. the bulk flush).
 	Workers int
-	// OnApplied, if set, is called after each Apply (metrics, tests).
+	// OnApplied, if set, is called after each Apply of Sync (metrics,
+	// tests); checkpoint is 0 for a chunk that leaves it.
 	OnApplied func(account string, checkpoint uint64, docs int)
 
 	locks sync.Map // account → *sync.Mutex: one writer per account in this process
@@ -234,6 +235,8 @@ func (ix *Indexer) build(ctx context.Context, account string, cs []storage.Chang
 			b.Docs = docs
 		} else if err := ix.Backend.Apply(ctx, account, &Batch{Docs: docs}); err != nil {
 			return nil, err
+		} else if ix.OnApplied != nil {
+			ix.OnApplied(account, 0, len(docs))
 		}
 	}
 	for k, v := range del {

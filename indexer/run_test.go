@@ -250,7 +250,8 @@ func TestLargeChangeWrittenInChunks(t *testing.T) {
 		uids = append(uids, r.UID)
 	}
 	rb := &recBackend{Backend: x}
-	ix := &indexer.Indexer{Store: st, Backend: rb}
+	counted := 0 // what the documents metric is fed
+	ix := &indexer.Indexer{Store: st, Backend: rb, OnApplied: func(_ string, _ uint64, n int) { counted += n }}
 	if err := ix.Sync(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +271,9 @@ func TestLargeChangeWrittenInChunks(t *testing.T) {
 			withDocs++
 		}
 		total += ap.docs
+	}
+	if counted != 2*len(uids) {
+		t.Fatalf("OnApplied counted %d documents for 2 x %d written", counted, len(uids))
 	}
 	if total != len(uids) || withDocs < 2 {
 		t.Fatalf("flag change of %d messages written as %+v", len(uids), rb.applies)
