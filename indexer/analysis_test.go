@@ -86,3 +86,14 @@ func TestMatcherCacheBound(t *testing.T) {
 		t.Fatal("expired entries go and make room")
 	}
 }
+
+// The header text TEXT and HEADER search is decoded as SUBJECT's is: badly
+// padded "B" words included (the index missed them while SUBJECT found them).
+func TestDecodeHeaderLikeParser(t *testing.T) {
+	for _, in := range []string{"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4==?=", "=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4?=",
+		"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=", "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "=?ISO-8859-1?Q?Gr=FC=DFe_aus_K=F6ln?="} {
+		if got := DecodeHeader(in); got != "Grüße aus Köln" {
+			t.Errorf("DecodeHeader(%q) = %q", in, got)
+		}
+	}
+}

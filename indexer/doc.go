@@ -3,13 +3,10 @@ package indexer
 import (
 	"context"
 	"fmt"
-	"io"
-	"mime"
 	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/text/encoding/htmlindex"
 
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
@@ -191,25 +188,10 @@ func addrs(as []mailmeta.Addr) (full, names, emails, domains []string) {
 	return
 }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-	enc, err := htmlindex.Get(cs)
-	if err != nil {
-		return nil, fmt.Errorf("charset %q: %w", cs, err)
-	}
-	return enc.NewDecoder().Reader(r), nil
-}}
-
-// DecodeHeader decodes RFC 2047 encoded words, leaving the value as sent
-// when it cannot.
-func DecodeHeader(v string) string {
-	if !strings.Contains(v, "=?") {
-		return v
-	}
-	if s, err := wordDecoder.DecodeHeader(v); err == nil {
-		return s
-	}
-	return v
-}
+// DecodeHeader decodes RFC 2047 encoded words with the parser's decoder
+// (every charset go-message knows; badly padded "B" words re-padded), so
+// that TEXT and HEADER see what SUBJECT and the scan see.
+func DecodeHeader(v string) string { return mailmeta.DecodeWords(v) }
 
 // Loader reads what BuildDoc needs from the store.
 type Loader struct {
