@@ -27,7 +27,7 @@ func startSMTP(ctx context.Context, a *App) error {
 	srv, err := smtp.New(smtp.Config{
 		Hostname: a.Cfg.Server.Hostname, MaxMessageSize: maxSize, MaxRecipients: c.MaxRecipients,
 		MaxLineLength: c.MaxLineLength, MaxHeaders: c.MaxHeaders, MaxMIMEDepth: c.MaxMIMEDepth,
-		MaxMIMEParts: c.MaxMIMEParts, MaxConns: c.MaxConns, MaxConnsPerIP: c.MaxConnsPerIP, ReadTimeout: c.ReadTimeout.Duration,
+		MaxMIMEParts: c.MaxMIMEParts, MaxConns: c.MaxConns, MaxConnsPerIP: c.MaxConnsPerIP, ReadTimeout: c.ReadTimeout.Duration, TLSHandshakeTimeout: c.TLSHandshake.Duration,
 		WriteTimeout: c.WriteTimeout.Duration, AllowInsecureAuth: c.AllowInsecureAuth,
 		RateLimitPerHour: c.RateLimitPerHour, AuthFailuresPerIP: c.AuthFailuresPerIP,
 		AuthFailuresPerLogin: c.AuthFailuresLogin, SkipSenderAuth: c.SkipSenderAuth, DNSTimeout: c.DNSTimeout.Duration,

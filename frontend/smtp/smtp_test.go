@@ -594,3 +594,45 @@ func TestIdleTimeout(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	c.expect("421 4.4.2")
 }
+
+// A TLS hello dripped a byte at a time renews the read timeout on every
+// byte; smtp.tls_handshake_timeout bounds the handshake as a whole (port
+// 465 and STARTTLS).
+func TestTLSHandshakeTimeout(t *testing.T) {
+	e := newEnv(t, Config{TLSHandshakeTimeout: 500 * time.Millisecond}, Options{})
+	drip := func(t *testing.T, nc net.Conn) {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			hello := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := nc.Write(hello[i%len(hello) : i%len(hello)+1]); err != nil {
+					return
+				}
+			}
+		}()
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, nc); err != nil {
+			t.Fatalf("dripped hello: %v (want the server to close it)", err)
+		}
+	}
+	t.Run("465", func(t *testing.T) {
+		nc, err := net.Dial("tcp", e.addr["submissions"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		drip(t, nc)
+	})
+	t.Run("STARTTLS", func(t *testing.T) {
+		c := e.dial("submission")
+		c.cmd("EHLO x.example", "250")
+		c.cmd("STARTTLS", "220")
+		drip(t, c.nc)
+	})
+}

@@ -100,6 +100,7 @@ type SMTP struct {
 	MaxConns          int      `toml:"max_conns" help:"open SMTP connections per service (MX, submission 587+465, LMTP)"`
 	MaxConnsPerIP     int      `toml:"max_conns_per_ip" help:"open SMTP connections per service from one IPv4 address or IPv6 /64 (not LMTP)"`
 	ReadTimeout       Duration `toml:"read_timeout"`
+	TLSHandshake      Duration `toml:"tls_handshake_timeout" help:"longest a TLS handshake may take (port 465 and STARTTLS)"`
 	WriteTimeout      Duration `toml:"write_timeout"`
 	AllowInsecureAuth bool     `toml:"allow_insecure_auth" help:"development only: AUTH without TLS"`
 	RateLimitPerHour  int      `toml:"rate_limit_per_hour" help:"submitted messages per account per hour"`
@@ -169,7 +170,7 @@ func Default() Config {
 			Timeout: Duration{5 * time.Second}},
 		SMTP: SMTP{MXListen: "127.0.0.1:2525", SubmissionListen: "127.0.0.1:2587", SubmissionsListen: "127.0.0.1:2465",
 			LMTPListen: "127.0.0.1:2424", MaxMessageSize: 50 << 20, MaxRecipients: 100, MaxLineLength: 4096,
-			MaxConns: 10000, MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
+			MaxConns: 10000, MaxConnsPerIP: 50, ReadTimeout: Duration{5 * time.Minute}, TLSHandshake: Duration{30 * time.Second}, WriteTimeout: Duration{5 * time.Minute}, RateLimitPerHour: 1000,
 			MaxHeaders: 1000, MaxMIMEDepth: 20, MaxMIMEParts: 1000, AuthFailuresPerIP: 30, AuthFailuresLogin: 5,
 			DNSTimeout: Duration{10 * time.Second}, DNSCacheTTL: Duration{time.Minute}},
 		IMAP: IMAP{Listen: "127.0.0.1:2143", TLSListen: "127.0.0.1:2993", MaxLiteral: 50 << 20, MaxLiteralBeforeLogin: 64 << 10, MaxLineLength: 64 << 10,
