@@ -40,13 +40,13 @@ func TestImportAgainAfterChanges(t *testing.T) {
 		}
 	}
 	p := write("a.mbox", 1, 2, 3)
-	imp(p, "imported 3 messages (0 already there")
-	imp(p, "imported 0 messages (3 already there")
+	imp(p, "imported 3 messages (0 already imported")
+	imp(p, "imported 0 messages (3 already imported")
 	write("a.mbox", 2, 3, 4) // 1 removed, 4 added
-	imp(p, "imported 1 message (2 already there")
-	imp(write("copy.mbox", 1, 2, 3, 4), "imported 0 messages (4 already there")
-	imp(write("twins.mbox", 5, 5), "imported 2 messages (0 already there")
-	imp(write("twins-again.mbox", 5, 5, 5), "imported 1 message (2 already there")
+	imp(p, "imported 1 message (2 already imported")
+	imp(write("copy.mbox", 1, 2, 3, 4), "imported 0 messages (4 already imported")
+	imp(write("twins.mbox", 5, 5), "imported 2 messages (0 already imported")
+	imp(write("twins-again.mbox", 5, 5, 5), "imported 1 message (2 already imported")
 
 	// Read in a mail client since: only its Status: fields changed.
 	read := strings.ReplaceAll(msg(4), "\nSubject:", "\nStatus: RO\nX-Status: A\nSubject:")
@@ -56,7 +56,7 @@ func TestImportAgainAfterChanges(t *testing.T) {
 	// Forwarded to the server from another directory, with a relative
 	// path; the progress bar comes to the caller's stderr.
 	stdout, stderr, err := s.StoaIn(dir, "import", "--account", "alice@example.test", "read.mbox")
-	if err != nil || !strings.Contains(stdout, "imported 0 messages (1 already there") || !strings.Contains(stderr, "msg/s") {
+	if err != nil || !strings.Contains(stdout, "imported 0 messages (1 already imported") || !strings.Contains(stderr, "msg/s") {
 		t.Fatalf("import of a message read since, by relative path: %v\nstdout: %s\nstderr: %q", err, stdout, stderr)
 	}
 

@@ -177,7 +177,7 @@ func importCmd(ctx context.Context, cfg config.Config, args []string) error {
 	if err == nil && imported.Load()+skipped.Load() == 0 && firstErr == nil && st.Size() > 0 && !st.IsDir() {
 		return fmt.Errorf("no messages found in %s: an mbox file starts with a \"From \" line", path)
 	}
-	fmt.Fprintf(out(ctx), "imported %s (%d already there, %d too large skipped) into %s in %s\n",
+	fmt.Fprintf(out(ctx), "imported %s (%d already imported, %d too large skipped) into %s in %s\n",
 		plural(int(imported.Load()-dup.Load()), "message"), dup.Load(), skipped.Load(), a.Login, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return err
