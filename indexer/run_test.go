@@ -57,10 +57,9 @@ type sidecar struct {
 
 var cost = storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
 
-// newSidecar runs an indexer that hears of the writer's changes only
-// through the activity feed (one sweep, at start) and has indexed one
-// message already.
-func newSidecar(t *testing.T, writerFlush time.Duration) *sidecar {
+// openEngineIndex opens an embedded store and a Bleve index in a
+// temporary directory.
+func openEngineIndex(t *testing.T) (*embedded.Engine, *bleve.Index) {
 	dir := t.TempDir()
 	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
 	if err != nil {
@@ -70,6 +69,14 @@ func newSidecar(t *testing.T, writerFlush time.Duration) *sidecar {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, x
+}
+
+// newSidecar runs an indexer that hears of the writer's changes only
+// through the activity feed (one sweep, at start) and has indexed one
+// message already.
+func newSidecar(t *testing.T, writerFlush time.Duration) *sidecar {
+	e, x := openEngineIndex(t)
 	s := &sidecar{t: t, eng: e, reader: &flakyEngine{Engine: e}, b: &flakyBackend{Backend: x}}
 	s.writer = storage.New(e, storage.Config{PasswordCost: cost, ActivityFlush: writerFlush})
 	rs := storage.New(s.reader, storage.Config{PasswordCost: cost})
@@ -223,15 +230,7 @@ func (b *recBackend) Apply(ctx context.Context, account string, bt *indexer.Batc
 // chunks of at most 1 MiB of messages: a Bleve batch holds the analysed
 // text of all it indexes (2,000 messages of 50 KB took 6.4 GB at once).
 func TestLargeChangeWrittenInChunks(t *testing.T) {
-	dir := t.TempDir()
-	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := bleve.Open(filepath.Join(dir, "index"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, x := openEngineIndex(t)
 	st := storage.New(e, storage.Config{PasswordCost: cost})
 	defer func() { x.Close(); st.Close() }()
 	ctx := context.Background()

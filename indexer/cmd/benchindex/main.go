@@ -195,33 +195,14 @@ func lag(st *storage.Store, acct string, mb uint32, b indexer.Backend) {
 	defer cancel()
 	go ix.Run(rctx)
 	time.Sleep(time.Second)
-	type probe struct {
-		word string
-		at   time.Time
-	}
-	probes := make(chan probe, *lagN)
-	res := make(chan time.Duration, *lagN)
-	go func() {
-		for p := range probes {
-			for {
-				uids, _, err := b.Search(ctx, acct, mb, indexer.Text(p.word))
-				check(err)
-				if len(uids) > 0 {
-					res <- time.Since(p.at)
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		close(res)
-	}()
+	probes, res := prober(b)
 	for i := 0; i < *lagN; i++ {
 		w := fmt.Sprintf("lagprobe%dx%d", i, time.Now().UnixNano())
 		raw := fmt.Sprintf("From: lag@example.test\r\nSubject: probe %d\r\n\r\n%s\r\n", i, w)
 		at := time.Now()
 		_, err := st.Append(ctx, acct, mb, []byte(raw), nil, time.Time{})
 		check(err)
-		probes <- probe{w, at}
+		probes <- probe{acct, mb, w, at}
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(probes)
@@ -231,6 +212,38 @@ func lag(st *storage.Store, acct string, mb uint32, b indexer.Backend) {
 	}
 	fmt.Printf("opensearch: delivery → searchable lag (refresh_interval 1s, flush 25ms): p50 %v p99 %v max %v (%d deliveries)\n",
 		pct(lat, 50).Round(time.Millisecond), pct(lat, 99).Round(time.Millisecond), pct(lat, 100).Round(time.Millisecond), len(lat))
+}
+
+// probe is one delivery whose word the lag measurements wait for.
+type probe struct {
+	acct string
+	mb   uint32
+	word string
+	at   time.Time // delivered
+}
+
+// prober finds the probes sent to it in order, with one search in flight
+// (the probing must not load the machine more than users would; a probe
+// found after an earlier one's wait counts that wait: the figures err
+// high), and sends each one's delivery → found time.
+func prober(b indexer.Backend) (chan<- probe, <-chan time.Duration) {
+	probes := make(chan probe, *lagN)
+	res := make(chan time.Duration, *lagN)
+	go func() {
+		defer close(res)
+		for p := range probes {
+			for {
+				uids, _, err := b.Search(ctx, p.acct, p.mb, indexer.Text(p.word))
+				check(err)
+				if len(uids) > 0 {
+					res <- time.Since(p.at)
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}()
+	return probes, res
 }
 
 func pct(d []time.Duration, p int) time.Duration {

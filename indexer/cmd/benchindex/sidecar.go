@@ -135,32 +135,7 @@ func sidecar(hosts string, accounts int) {
 	}
 	fmt.Printf("sidecar: start-up sweep indexed all %d accounts in %v\n", accounts, time.Since(t).Round(time.Millisecond))
 	rnd := rand.New(rand.NewSource(1))
-	// One prober checks the deliveries in order, as the in-process lag
-	// measurement does: one search in flight, so the probing does not
-	// load the machine more than users would (a delivery found after an
-	// earlier one's wait counts that wait: the figures err high).
-	type probe struct {
-		acct string
-		mb   uint32
-		word string
-		at   time.Time
-	}
-	probes := make(chan probe, *lagN)
-	res := make(chan time.Duration, *lagN)
-	go func() {
-		for p := range probes {
-			for {
-				uids, _, err := x.Search(ctx, p.acct, p.mb, indexer.Text(p.word))
-				check(err)
-				if len(uids) > 0 {
-					res <- time.Since(p.at)
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		close(res)
-	}()
+	probes, res := prober(x) // one search in flight, as the in-process lag
 	used := map[int]bool{}
 	for i := 0; i < *lagN; i++ {
 		k := rnd.Intn(accounts)
