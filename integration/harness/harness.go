@@ -127,12 +127,31 @@ func Start(t testing.TB, o Options) *Server {
 	if s.DataDir == "" {
 		s.DataDir = t.TempDir()
 	}
-	for _, n := range []string{"smtp", "submission", "submissions", "lmtp", "imap", "imaps", "http", "admin"} {
-		s.Addr[n] = FreePort(t)
-	}
 	roles := o.Roles
 	if roles == nil {
 		roles = []string{"smtp", "imap", "http", "mta", "indexer"}
+	}
+	s.writeConfig(roles, o.Config)
+	s.Env = append(os.Environ(), o.Env...)
+	for login, pw := range o.Accounts {
+		if out, err := s.Stoa("account", "add", login, "--password", pw); err != nil {
+			t.Fatalf("account add %s: %v\n%s", login, err, out)
+		}
+	}
+	// A port found free can be taken (by another test's outgoing
+	// connection) before the server binds it: then new ports, again.
+	for try := 1; !s.launch(try < 3); try++ {
+		t.Logf("a port was taken before stoa bound it; new ports (try %d)", try+1)
+		s.writeConfig(roles, o.Config)
+	}
+	return s
+}
+
+// writeConfig picks free ports and writes the configuration file.
+func (s *Server) writeConfig(roles []string, extra string) {
+	t := s.t
+	for _, n := range []string{"smtp", "submission", "submissions", "lmtp", "imap", "imaps", "http", "admin"} {
+		s.Addr[n] = FreePort(t)
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "[server]\nhostname = \"mx.stoa.test\"\ndata_dir = %q\nroles = [%s]\nlog_level = \"debug\"\n\n", s.DataDir, quoteList(roles))
@@ -140,19 +159,11 @@ func Start(t testing.TB, o Options) *Server {
 		s.Addr["smtp"], s.Addr["submission"], s.Addr["submissions"], s.Addr["lmtp"])
 	fmt.Fprintf(&cfg, "[imap]\nlisten = %q\ntls_listen = %q\n\n", s.Addr["imap"], s.Addr["imaps"])
 	fmt.Fprintf(&cfg, "[http]\nlisten = %q\nadmin_listen = %q\n\n", s.Addr["http"], s.Addr["admin"])
-	cfg.WriteString(o.Config)
+	cfg.WriteString(extra)
 	s.Config = filepath.Join(s.DataDir, "stoa-test.toml")
 	if err := os.WriteFile(s.Config, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.Env = append(os.Environ(), o.Env...)
-	for login, pw := range o.Accounts {
-		if out, err := s.Stoa("account", "add", login, "--password", pw); err != nil {
-			t.Fatalf("account add %s: %v\n%s", login, err, out)
-		}
-	}
-	s.start()
-	return s
 }
 
 func quoteList(xs []string) string {
@@ -182,7 +193,12 @@ func (s *Server) StoaIn(dir string, args ...string) (stdout, stderr string, err 
 	return o.String(), e.String(), err
 }
 
-func (s *Server) start() {
+func (s *Server) start() { s.launch(false) }
+
+// launch starts the server and waits until it is ready. With portRetry, a
+// server that exits because a port is in use returns false instead of
+// failing the test.
+func (s *Server) launch(portRetry bool) bool {
 	t := s.t
 	s.log = &syncBuffer{}
 	s.cmd = exec.Command(s.Bin, "--config", s.Config, "serve")
@@ -203,6 +219,9 @@ func (s *Server) start() {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
+			if portRetry && strings.Contains(s.Log(), "address already in use") {
+				return false
+			}
 			t.Fatalf("stoa exited during start-up:\n%s", s.Log())
 		default:
 		}
@@ -210,12 +229,13 @@ func (s *Server) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("stoa not ready after 60s:\n%s", s.Log())
+	return false
 }
 
 // Log returns what the server printed so far.
