@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/stoa-mail/stoa/storage"
 	"github.com/stoa-mail/stoa/storage/mailmeta"
 )
