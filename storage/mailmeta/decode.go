@@ -80,6 +80,9 @@ var bWord = regexp.MustCompile(`=\?([^?\s]+)\?([bB])\?([^?\s]*)\?=`)
 // repadBWords re-pads the base64 of every "B" word (RFC 2047 §4.1):
 // surplus or missing "=" is the common fault.
 func repadBWords(s string) string {
+	if !strings.Contains(s, "?B?") && !strings.Contains(s, "?b?") {
+		return s // no B word: no regexp (this runs for every header value with "=?")
+	}
 	return bWord.ReplaceAllStringFunc(s, func(w string) string {
 		m := bWord.FindStringSubmatch(w)
 		b := strings.TrimRight(m[3], "=")
