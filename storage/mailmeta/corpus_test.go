@@ -1,6 +1,7 @@
 package mailmeta
 
 import (
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -78,5 +79,40 @@ func TestCorpus(t *testing.T) {
 	sort.Strings(names)
 	for _, k := range names {
 		t.Logf("defect %q: %d", k, defects[k])
+	}
+}
+
+// origMessageID finds Message-ID fields anywhere in a message (the last one
+// of a bounce is usually that of the mail it returns).
+var origMessageID = regexp.MustCompile(`(?im)^Message-ID:\s*(<[^>\s]+>)`)
+
+// A bounce is found by the Message-ID of the mail it returns: the enclosed
+// header is body text (RFC 9051 §6.4.4). Before it was extracted, 245 of
+// the 479 corpus bounces quoting an original Message-ID had it in their
+// text (those with text/rfc822-headers parts); the others had it only in
+// a message/rfc822 part's header.
+func TestCorpusBouncesQuoteOriginalMessageID(t *testing.T) {
+	n, found := 0, 0
+	for _, cm := range corpus.All(t) {
+		if !strings.Contains(cm.Name, "bounce") {
+			continue
+		}
+		ids := origMessageID.FindAllStringSubmatch(string(cm.Raw), -1)
+		if len(ids) < 2 {
+			continue
+		}
+		orig := ids[len(ids)-1][1]
+		if m := Parse(cm.Raw, DefaultLimits()); strings.Contains(m.MessageID, strings.Trim(orig, "<>")) {
+			continue // the bounce's own Message-ID
+		}
+		n++
+		tx := ExtractText(cm.Raw, DefaultLimits(), DefaultMaxText)
+		if strings.Contains(tx.Plain+tx.HTML, orig) {
+			found++
+		}
+	}
+	t.Logf("corpus bounces quoting an original Message-ID: %d; with it in the extracted text: %d", n, found)
+	if n < 400 || found < n*95/100 {
+		t.Fatalf("%d of %d bounces have the original Message-ID in their text", found, n)
 	}
 }
