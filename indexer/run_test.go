@@ -59,7 +59,7 @@ var cost = storage.PasswordCost{Time: 1, MemoryK: 64, Threads: 1}
 
 // openEngineIndex opens an embedded store and a Bleve index in a
 // temporary directory.
-func openEngineIndex(t *testing.T) (*embedded.Engine, *bleve.Index) {
+func openEngineIndex(t testing.TB) (*embedded.Engine, *bleve.Index) {
 	dir := t.TempDir()
 	e, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
 	if err != nil {

@@ -81,15 +81,7 @@ func BenchmarkSearchUnindexedKeys(b *testing.B) {
 // go test ./indexer/ -run '^$' -bench FlagChangeMemory -benchtime 1x
 func BenchmarkFlagChangeMemory(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	eng, err := embedded.Open(filepath.Join(dir, "db"), embedded.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	x, err := bleve.Open(filepath.Join(dir, "index"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	eng, x := openEngineIndex(b)
 	st := storage.New(eng, storage.Config{PasswordCost: cost})
 	defer func() { x.Close(); st.Close() }()
 	a, _ := st.AddAccount(ctx, "bench@example.test", "", storage.AccountOptions{})
